@@ -1,0 +1,243 @@
+using System.Globalization;
+
+namespace Airlock.Backends.Oci.Cgroups;
+
+/// <summary>Limits applied to one sandbox's cgroup.</summary>
+public sealed record CgroupLimits(long MemoryBytes, double Cpus, int Pids);
+
+/// <summary>
+/// The parent cgroup Airlock owns for each sandbox (<c>airlock/&lt;id&gt;</c>). Limits are set here and the runtime
+/// places the container in a child (<c>airlock/&lt;id&gt;/ctr</c>), so the counters that say why a sandbox died (OOM
+/// kills, pids refusals) outlive the runtime's own cleanup, and teardown can kill every process of the sandbox,
+/// whatever the runtime did or failed to do.
+/// </summary>
+public sealed class SandboxCgroup(CgroupLayout layout, string id)
+{
+    public const string Parent = "airlock";
+    private static readonly string[] V1Controllers = ["memory", "pids", "cpu", "freezer"];
+    private const long CpuPeriodUs = 100_000;
+
+    public string Id => id;
+
+    /// <summary>cgroupsPath for the OCI spec: relative to each hierarchy's root.</summary>
+    public string RuntimePath => $"/{Parent}/{id}/ctr";
+
+    private IEnumerable<string> Dirs => layout.Unified
+        ? [Path.Combine(layout.Root, Parent, id)]
+        : V1Controllers.Select(c => Path.Combine(layout.Root, c, Parent, id)).Where(d => Directory.Exists(Path.GetDirectoryName(Path.GetDirectoryName(d))!));
+
+    private string Dir(string controller) => layout.Unified
+        ? Path.Combine(layout.Root, Parent, id)
+        : Path.Combine(layout.Root, controller, Parent, id);
+
+    public void Create(CgroupLimits limits)
+    {
+        if (layout.Unified)
+        {
+            EnableV2Controllers();
+        }
+        foreach (var dir in Dirs)
+        {
+            Directory.CreateDirectory(dir);
+        }
+        var mem = limits.MemoryBytes.ToString(CultureInfo.InvariantCulture);
+        var quota = ((long)Math.Ceiling(limits.Cpus * CpuPeriodUs)).ToString(CultureInfo.InvariantCulture);
+        var pids = limits.Pids.ToString(CultureInfo.InvariantCulture);
+        if (layout.Unified)
+        {
+            Write("memory", "memory.max", mem);
+            Write("memory", "memory.swap.max", "0", optional: true);
+            Write("cpu", "cpu.max", $"{quota} {CpuPeriodUs}");
+            Write("pids", "pids.max", pids);
+        }
+        else
+        {
+            Write("memory", "memory.limit_in_bytes", mem);
+            Write("memory", "memory.memsw.limit_in_bytes", mem, optional: true);
+            Write("memory", "memory.swappiness", "0", optional: true);
+            Write("cpu", "cpu.cfs_period_us", CpuPeriodUs.ToString(CultureInfo.InvariantCulture));
+            Write("cpu", "cpu.cfs_quota_us", quota);
+            Write("pids", "pids.max", pids);
+        }
+    }
+
+    /// <summary>Number of times the kernel's OOM killer killed a process in this sandbox.</summary>
+    public long OomKills()
+    {
+        var file = layout.Unified ? "memory.events" : "memory.oom_control";
+        return ReadKey("memory", file, "oom_kill");
+    }
+
+    /// <summary>Number of forks refused by the pids limit.</summary>
+    public long PidsRefusals() => ReadKey("pids", "pids.events", "max");
+
+    /// <summary>Pids of every process in the sandbox's cgroup subtree.</summary>
+    public IReadOnlyList<int> Processes()
+    {
+        var dir = Dir("pids");
+        if (!Directory.Exists(dir))
+        {
+            return [];
+        }
+        var pids = new List<int>();
+        foreach (var procs in Directory.EnumerateFiles(dir, "cgroup.procs", SearchOption.AllDirectories))
+        {
+            try
+            {
+                foreach (var line in File.ReadLines(procs))
+                {
+                    if (int.TryParse(line, out var pid))
+                    {
+                        pids.Add(pid);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // The child cgroup vanished while we read it.
+            }
+        }
+        return pids;
+    }
+
+    public bool Exists => Directory.Exists(Dir("pids"));
+
+    /// <summary>Kills every process of the sandbox and removes its cgroups. Freezing first stops a fork bomb from
+    /// outrunning the kill loop.</summary>
+    public void Destroy()
+    {
+        var frozen = Freeze(true);
+        for (var round = 0; round < 200; round++)
+        {
+            var pids = Processes();
+            if (pids.Count == 0)
+            {
+                break;
+            }
+            foreach (var pid in pids)
+            {
+                _ = Native.Libc.Kill(pid, Native.Libc.SIGKILL);
+            }
+            if (frozen)
+            {
+                Freeze(false);
+                frozen = false;
+            }
+            Thread.Sleep(round < 10 ? 1 : 10);
+        }
+        foreach (var dir in Dirs)
+        {
+            RemoveTree(dir);
+        }
+    }
+
+    private bool Freeze(bool on)
+    {
+        try
+        {
+            if (layout.Unified)
+            {
+                File.WriteAllText(Path.Combine(Dir("pids"), "cgroup.freeze"), on ? "1" : "0");
+            }
+            else
+            {
+                var dir = Dir("freezer");
+                if (!Directory.Exists(dir))
+                {
+                    return false;
+                }
+                File.WriteAllText(Path.Combine(dir, "freezer.state"), on ? "FROZEN" : "THAWED");
+            }
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Ids of sandbox cgroups present on the host (for reaping orphans).</summary>
+    public static IReadOnlyList<string> ListIds(CgroupLayout layout)
+    {
+        var parent = layout.Unified ? Path.Combine(layout.Root, Parent) : Path.Combine(layout.Root, "pids", Parent);
+        return Directory.Exists(parent) ? Directory.EnumerateDirectories(parent).Select(Path.GetFileName).OfType<string>().ToList() : [];
+    }
+
+    private static void RemoveTree(string dir)
+    {
+        if (!Directory.Exists(dir))
+        {
+            return;
+        }
+        // cgroup directories can only be removed with rmdir, children first; files inside are virtual.
+        foreach (var child in Directory.EnumerateDirectories(dir))
+        {
+            RemoveTree(child);
+        }
+        for (var i = 0; i < 50; i++)
+        {
+            try
+            {
+                Directory.Delete(dir);
+                return;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return;
+            }
+            catch (IOException)
+            {
+                // EBUSY while the last exiting task leaves the cgroup.
+                Thread.Sleep(2);
+            }
+        }
+    }
+
+    private void EnableV2Controllers()
+    {
+        var parent = Path.Combine(layout.Root, Parent);
+        Directory.CreateDirectory(parent);
+        foreach (var dir in new[] { layout.Root, parent })
+        {
+            try
+            {
+                File.WriteAllText(Path.Combine(dir, "cgroup.subtree_control"), "+memory +pids +cpu");
+            }
+            catch (IOException)
+            {
+                // Already enabled, or delegated differently; limits below fail loudly if not.
+            }
+        }
+    }
+
+    private void Write(string controller, string file, string value, bool optional = false)
+    {
+        var path = Path.Combine(Dir(controller), file);
+        try
+        {
+            File.WriteAllText(path, value);
+        }
+        catch (Exception e) when (optional && e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private long ReadKey(string controller, string file, string key)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(Dir(controller), file)))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length == 2 && parts[0] == key && long.TryParse(parts[1], out var n))
+                {
+                    return n;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,486 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Airlock.Backends.Oci.Bundle;
+using Airlock.Backends.Oci.Cgroups;
+using Airlock.Backends.Oci.Native;
+using Airlock.Backends.Oci.Runtime;
+using Airlock.Core;
+using Airlock.Core.Backends;
+using Airlock.Core.Model;
+using Airlock.Core.Storage;
+using Airlock.Core.Util;
+using Airlock.Guest.Protocol;
+
+namespace Airlock.Backends.Oci;
+
+/// <summary>Options of the OCI backend.</summary>
+/// <param name="GuestBinary">Host path of the NativeAOT <c>airlock-guest</c>; found next to the program when null.</param>
+/// <param name="UserNamespaceHostId">First host uid/gid of the range sandbox users map to.</param>
+public sealed record OciOptions(string? GuestBinary = null, uint UserNamespaceHostId = 0x7000_0000);
+
+/// <summary>
+/// Hardened Linux containers driven through an OCI runtime (crun, runc, runsc). Each sandbox is a bundle directory
+/// with its own tmpfs workspace and /tmp, a cgroup Airlock owns, and <c>airlock-guest</c> as PID 1. Ephemeral runs talk
+/// to the guest over the container's stdio; long-lived sandboxes over a Unix socket bind-mounted into the sandbox.
+/// </summary>
+public sealed class OciBackend : IIsolationBackend
+{
+    private static readonly TimeSpan HostGrace = TimeSpan.FromSeconds(3);
+    private readonly SandboxStore _store;
+    private readonly OciOptions _options;
+    private readonly CgroupLayout _layout;
+    private readonly RootFsBuilder _rootFs;
+    private readonly Dictionary<string, RuntimeDriver> _drivers = [];
+
+    public OciBackend(SandboxStore store, OciOptions? options = null)
+    {
+        _store = store;
+        _options = options ?? new OciOptions();
+        _layout = CgroupLayout.Detect();
+        _rootFs = new RootFsBuilder(store.Paths.Shared);
+    }
+
+    public string IsolationClass => IsolationClasses.Oci;
+
+    public CgroupLayout Cgroups => _layout;
+
+    public void CheckEnforceable(SandboxTemplate t, Action<string, string> addError)
+    {
+        if (RuntimeDriver.Find(t.Isolation.Runtime) is null)
+        {
+            addError("isolation.runtime", $"'{t.Isolation.Runtime}' is not installed on this host (apt-get install {t.Isolation.Runtime})");
+        }
+        if (t.Isolation.Runtime == OciRuntimes.Runsc && t.Isolation.UserNamespace == UserNamespaceModes.Required)
+        {
+            addError("isolation.userNamespace", "runsc cannot enforce 'required': gVisor does not take OCI user namespace mappings (its user-space kernel is the boundary); use 'auto'");
+        }
+        var memRoot = _layout.Unified ? _layout.Root : Path.Combine(_layout.Root, "memory");
+        if (!Directory.Exists(memRoot))
+        {
+            addError("resources.memory", "this host has no memory cgroup controller, so the limit cannot be enforced");
+        }
+        if (!_layout.Unified && !Directory.Exists(Path.Combine(_layout.Root, "pids")))
+        {
+            addError("resources.pids", "this host has no pids cgroup controller, so the limit cannot be enforced");
+        }
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    public async Task<SandboxRecord> CreateAsync(SandboxTemplate template, CancellationToken ct)
+    {
+        // Owned by this process until ready, so a concurrent reaper leaves it alone while it starts.
+        var record = NewRecord(template, ephemeral: false);
+        var driver = Driver(template);
+        try
+        {
+            Prepare(record, driver, ["serve", "--socket", GuestPaths.Socket, "--workspace", template.Workspace.Path]);
+            var (code, output) = await driver.RunAsync(["run", "--detach", "--bundle", _store.Paths.Sandbox(record.Id), record.Id], ct).ConfigureAwait(false);
+            if (code != 0)
+            {
+                throw RuntimeFailed(driver, output);
+            }
+            await WaitForGuestAsync(record, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
+            record = record with { OwnerPid = 0, OwnerStartTicks = 0 };
+            _store.Save(record);
+            return record;
+        }
+        catch
+        {
+            await DestroyAsync(record, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async Task<ExecResult> ExecAsync(SandboxRecord sandbox, ExecSpec spec, ExecIo io, CancellationToken ct)
+    {
+        var cgroup = new SandboxCgroup(_layout, sandbox.Id);
+        var oomBefore = cgroup.OomKills();
+        var request = ToRequest(sandbox.Template, spec, io.Stdin is not null);
+        using var socket = await ConnectAsync(sandbox, ct).ConfigureAwait(false);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        using var backstop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        backstop.CancelAfter(TimeSpan.FromMilliseconds(request.TimeoutMs) + HostGrace);
+        ExecResult result;
+        try
+        {
+            result = await GuestClient.ExecAsync(stream, stream, request, io.Stdin, io.Stdout, io.Stderr, backstop.Token).ConfigureAwait(false);
+        }
+        catch (GuestErrorException e) when (e.Code == Guest.Protocol.ErrorCodes.SpawnFailed)
+        {
+            return await SpawnFailedAsync(e, io, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // The guest did not enforce the timeout (it is inside the boundary and may be subverted): end the exec by force.
+            return new ExecResult(137, 9, KillReasons.Timeout, (long)(request.TimeoutMs + HostGrace.TotalMilliseconds), 0, 0, false);
+        }
+        return WithHostReason(result, cgroup.OomKills() > oomBefore);
+    }
+
+    public ISandboxFiles Files(SandboxRecord sandbox) => new GuestFiles(this, sandbox);
+
+    public async Task DestroyAsync(SandboxRecord sandbox, CancellationToken ct)
+    {
+        var driver = Driver(sandbox.Template);
+        var cgroup = new SandboxCgroup(_layout, sandbox.Id);
+        if (driver.HasState(sandbox.Id))
+        {
+            await driver.RunAsync(["kill", sandbox.Id, "KILL"], ct).ConfigureAwait(false);
+            await driver.DeleteAsync(sandbox.Id, ct).ConfigureAwait(false);
+        }
+        cgroup.Destroy();
+        Cleanup(sandbox.Id);
+    }
+
+    public Task<SandboxState> StatusAsync(SandboxRecord sandbox, CancellationToken ct)
+    {
+        if (!Directory.Exists(_store.Paths.Sandbox(sandbox.Id)))
+        {
+            return Task.FromResult(SandboxState.Gone);
+        }
+        var procs = new SandboxCgroup(_layout, sandbox.Id).Processes();
+        return Task.FromResult(procs.Count > 0 ? SandboxState.Running : sandbox.OwnerPid != 0 ? SandboxState.Creating : SandboxState.Stopped);
+    }
+
+    public async Task<RunResult> RunAsync(SandboxTemplate template, ExecSpec spec, ExecIo io, CancellationToken ct)
+    {
+        var record = NewRecord(template, ephemeral: true);
+        var driver = Driver(template);
+        var cgroup = new SandboxCgroup(_layout, record.Id);
+        Process? runtime = null;
+        try
+        {
+            var request = ToRequest(template, spec, io.Stdin is not null);
+            Prepare(record, driver, ["stdio", "--workspace", template.Workspace.Path]);
+            runtime = driver.Start(["run", "--bundle", _store.Paths.Sandbox(record.Id), record.Id], redirectStdin: true, redirectStdout: true);
+            var stderr = ReadCappedAsync(runtime.StandardError.BaseStream, 64 << 10);
+            using var backstop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            backstop.CancelAfter(TimeSpan.FromMilliseconds(request.TimeoutMs) + HostGrace);
+            ExecResult result;
+            try
+            {
+                result = await GuestClient.ExecAsync(runtime.StandardOutput.BaseStream, runtime.StandardInput.BaseStream, request, io.Stdin, io.Stdout, io.Stderr, backstop.Token).ConfigureAwait(false);
+            }
+            catch (GuestErrorException e) when (e.Code == Guest.Protocol.ErrorCodes.SpawnFailed)
+            {
+                result = await SpawnFailedAsync(e, io, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                cgroup.Destroy();
+                result = new ExecResult(137, 9, KillReasons.Timeout, (long)(request.TimeoutMs + HostGrace.TotalMilliseconds), 0, 0, false);
+            }
+            catch (ProtocolException)
+            {
+                // The guest never answered: the runtime failed to start the container, or the sandbox was killed
+                // as a whole (the OOM killer may pick the guest itself).
+                await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
+                if (cgroup.OomKills() > 0)
+                {
+                    result = new ExecResult(137, 9, KillReasons.Memory, 0, 0, 0, false);
+                }
+                else
+                {
+                    throw RuntimeFailed(driver, await stderr.ConfigureAwait(false));
+                }
+            }
+            try
+            {
+                runtime.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+            }
+            using (var exitWait = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                exitWait.CancelAfter(HostGrace);
+                try
+                {
+                    await runtime.WaitForExitAsync(exitWait.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    cgroup.Destroy();
+                    await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
+                }
+            }
+            return new RunResult(record.Id, WithHostReason(result, cgroup.OomKills() > 0));
+        }
+        finally
+        {
+            if (runtime is { HasExited: false })
+            {
+                cgroup.Destroy();
+                runtime.Kill(entireProcessTree: true);
+            }
+            runtime?.Dispose();
+            await DestroyAsync(record, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Destroys sandboxes whose owner died (a killed CLI or daemon), persistent sandboxes with no process
+    /// left, half-created directories, and cgroups no sandbox owns. Returns the ids reaped.</summary>
+    public async Task<IReadOnlyList<string>> ReapOrphansAsync(CancellationToken ct)
+    {
+        var reaped = new List<string>();
+        var known = new HashSet<string>();
+        foreach (var id in _store.ListIds())
+        {
+            known.Add(id);
+            var record = _store.TryGet(id);
+            bool dead;
+            if (record is null)
+            {
+                // No record: a create that died before writing one. Give a concurrent creator time to write it.
+                dead = Directory.GetCreationTimeUtc(_store.Paths.Sandbox(id)) < DateTime.UtcNow.AddSeconds(-30);
+                record ??= NewRecord(BuiltinShell, ephemeral: true) with { Id = id };
+            }
+            else if (record.OwnerPid != 0)
+            {
+                dead = !ProcessIdentity.IsAlive(record.OwnerPid, record.OwnerStartTicks);
+            }
+            else
+            {
+                dead = new SandboxCgroup(_layout, id).Processes().Count == 0;
+            }
+            if (dead)
+            {
+                await DestroyAsync(record, ct).ConfigureAwait(false);
+                reaped.Add(id);
+            }
+        }
+        foreach (var id in SandboxCgroup.ListIds(_layout))
+        {
+            if (SandboxRecord.IsValidId(id) && !known.Contains(id))
+            {
+                new SandboxCgroup(_layout, id).Destroy();
+                reaped.Add(id);
+            }
+        }
+        return reaped;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    private static readonly SandboxTemplate BuiltinShell = Core.Templates.BuiltinTemplates.Shell;
+
+    private static SandboxRecord NewRecord(SandboxTemplate template, bool ephemeral) => new(
+        SandboxRecord.NewId(), template, DateTimeOffset.UtcNow, ephemeral, Environment.ProcessId, ProcessIdentity.StartTicks(Environment.ProcessId));
+
+    private RuntimeDriver Driver(SandboxTemplate t)
+    {
+        var name = t.Isolation.Runtime;
+        lock (_drivers)
+        {
+            if (!_drivers.TryGetValue(name, out var d))
+            {
+                var binary = RuntimeDriver.Find(name) ?? throw new AirlockException(AirlockException.ErrorCodes.RuntimeMissing,
+                    $"OCI runtime '{name}' is not installed", $"apt-get install {name}, or choose another --runtime");
+                d = new RuntimeDriver(name, binary, _store.Paths.RuntimeRoot(name), _layout);
+                _drivers[name] = d;
+            }
+            return d;
+        }
+    }
+
+    private string GuestBinary()
+    {
+        var candidates = new[]
+        {
+            _options.GuestBinary,
+            Environment.GetEnvironmentVariable("AIRLOCK_GUEST"),
+            Path.Combine(AppContext.BaseDirectory, "airlock-guest"),
+        };
+        return candidates.FirstOrDefault(c => !string.IsNullOrEmpty(c) && File.Exists(c))
+            ?? throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable,
+                "the in-sandbox agent airlock-guest was not found next to the program or in AIRLOCK_GUEST",
+                "build it with ./build.sh (dotnet publish src/Airlock.Guest -r linux-x64 -p:PublishAot=true)");
+    }
+
+    /// <summary>Writes the record first (so a crash is reapable), then mounts, cgroups and the bundle. Undone by
+    /// <see cref="DestroyAsync"/> on failure.</summary>
+    private void Prepare(SandboxRecord record, RuntimeDriver driver, IReadOnlyList<string> guestArgs)
+    {
+        var t = record.Template;
+        _store.Save(record);
+        var dir = _store.Paths.Sandbox(record.Id);
+        uint? userNs = driver.SupportsUserNamespace && t.Isolation.UserNamespace != UserNamespaceModes.Off ? _options.UserNamespaceHostId : null;
+        var rootId = userNs ?? 0;
+        var sandboxUid = rootId + 65534;
+        var workspace = Path.Combine(dir, "workspace");
+        var tmp = Path.Combine(dir, "tmp");
+        var run = Path.Combine(dir, "run");
+        MountTmpfs(workspace, Quantity.ParseBytes(t.Workspace.Size), "0755", sandboxUid);
+        MountTmpfs(tmp, Quantity.ParseBytes(t.Resources.Disk), "1777", rootId);
+        Directory.CreateDirectory(run);
+        if (Libc.Chown(run, sandboxUid, sandboxUid) != 0)
+        {
+            throw new IOException($"chown {run}: {Libc.ErrorText(Libc.Errno)}");
+        }
+        new SandboxCgroup(_layout, record.Id).Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
+        var rootFs = _rootFs.Prepare(t.RootFs.HostPaths, t.Workspace.Path);
+        OciConfig.Write(dir, new BundleSpec
+        {
+            RootFs = rootFs.Root,
+            EtcDir = rootFs.Etc,
+            GuestBinary = GuestBinary(),
+            WorkspaceSource = workspace,
+            TmpSource = tmp,
+            RunDir = run,
+            WorkspacePath = t.Workspace.Path,
+            HostDirBinds = rootFs.DirBinds,
+            Args = [GuestPaths.Binary, .. guestArgs],
+            // The guest resolves commands with the exec's own PATH; its own environment only needs this much.
+            Env = ["PATH=/usr/local/bin:/usr/bin:/bin"],
+            Hostname = t.RootFs.Hostname,
+            CgroupsPath = new SandboxCgroup(_layout, record.Id).RuntimePath,
+            MemoryBytes = Quantity.ParseBytes(t.Resources.Memory),
+            Cpus = t.Resources.Cpus,
+            Pids = t.Resources.Pids,
+            OpenFiles = t.Resources.OpenFiles,
+            UserNamespaceHostId = userNs,
+        });
+    }
+
+    private static void MountTmpfs(string target, long size, string mode, uint owner)
+    {
+        Directory.CreateDirectory(target);
+        var data = $"size={size},mode={mode},uid={owner},gid={owner}";
+        if (Libc.Mount("airlock", target, "tmpfs", Libc.MS_NOSUID | Libc.MS_NODEV, data) != 0)
+        {
+            var errno = Libc.Errno;
+            throw new AirlockException(AirlockException.ErrorCodes.HostUnsupported,
+                $"cannot mount the sandbox's tmpfs at {target}: {Libc.ErrorText(errno)}", "run Airlock as root");
+        }
+    }
+
+    /// <summary>Unmounts and removes the sandbox directory. Refuses to delete recursively while anything is still
+    /// mounted below it, so a failed unmount can never delete through into another filesystem.</summary>
+    private void Cleanup(string id)
+    {
+        var dir = _store.Paths.Sandbox(id);
+        if (!Directory.Exists(dir))
+        {
+            return;
+        }
+        foreach (var m in MountsUnder(dir).OrderByDescending(m => m.Length))
+        {
+            _ = Libc.Umount2(m, Libc.MNT_DETACH);
+        }
+        var left = MountsUnder(dir);
+        if (left.Count > 0)
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.RuntimeFailed,
+                $"sandbox {id}: {left[0]} is still mounted; its directory was kept", "unmount it by hand and run any airlock command to finish the cleanup");
+        }
+        Directory.Delete(dir, recursive: true);
+    }
+
+    private static List<string> MountsUnder(string dir)
+    {
+        var prefix = dir.TrimEnd('/') + "/";
+        var result = new List<string>();
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            var fields = line.Split(' ', 6);
+            if (fields.Length > 4)
+            {
+                var mp = fields[4].Replace("\\040", " ", StringComparison.Ordinal);
+                if (mp.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    result.Add(mp);
+                }
+            }
+        }
+        return result;
+    }
+
+    private static ExecRequest ToRequest(SandboxTemplate t, ExecSpec spec, bool stdin)
+    {
+        var env = new Dictionary<string, string>(t.Env);
+        foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
+        {
+            env[k] = v;
+        }
+        var timeout = spec.Timeout ?? Quantity.ParseDuration(t.Resources.Timeout);
+        var output = spec.OutputLimit ?? Quantity.ParseBytes(t.Resources.OutputLimit);
+        return new ExecRequest(
+            spec.Argv,
+            env.Select(kv => $"{kv.Key}={kv.Value}").ToList(),
+            spec.Cwd ?? t.Workspace.Path,
+            (long)timeout.TotalMilliseconds,
+            output,
+            stdin);
+    }
+
+    private static ExecResult WithHostReason(ExecResult result, bool oomKilled) =>
+        oomKilled && result.KilledReason is null && result.Signal == 9
+            ? result with { KilledReason = KillReasons.Memory }
+            : result;
+
+    private static async Task<ExecResult> SpawnFailedAsync(GuestErrorException e, ExecIo io, CancellationToken ct)
+    {
+        await io.Stderr(Encoding.UTF8.GetBytes("airlock: " + e.Message + "\n"), ct).ConfigureAwait(false);
+        return new ExecResult(127, null, null, 0, 0, 0, false);
+    }
+
+    private static AirlockException RuntimeFailed(RuntimeDriver driver, string output)
+    {
+        var firstLine = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "no output";
+        return new AirlockException(AirlockException.ErrorCodes.RuntimeFailed,
+            $"{driver.Name} failed to start the sandbox: {firstLine}", "run 'airlock doctor' to check the host");
+    }
+
+    private static async Task<string> ReadCappedAsync(Stream s, int cap)
+    {
+        var buf = new MemoryStream();
+        var chunk = new byte[4096];
+        int n;
+        while ((n = await s.ReadAsync(chunk).ConfigureAwait(false)) > 0)
+        {
+            if (buf.Length < cap)
+            {
+                buf.Write(chunk, 0, (int)Math.Min(n, cap - buf.Length));
+            }
+        }
+        return Encoding.UTF8.GetString(buf.ToArray());
+    }
+
+    private async Task WaitForGuestAsync(SandboxRecord record, TimeSpan limit, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var delay = 1;
+        while (true)
+        {
+            try
+            {
+                using var s = await ConnectAsync(record, ct).ConfigureAwait(false);
+                await using var ns = new NetworkStream(s, ownsSocket: false);
+                await GuestClient.PingAsync(ns, ns, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is SocketException or IOException or ProtocolException or AirlockException)
+            {
+                if (sw.Elapsed > limit)
+                {
+                    throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable,
+                        $"sandbox {record.Id} started but its agent did not answer within {limit.TotalSeconds:0} s", "run 'airlock doctor' to check the host");
+                }
+                await Task.Delay(delay, ct).ConfigureAwait(false);
+                delay = Math.Min(delay * 2, 50);
+            }
+        }
+    }
+
+    internal async Task<Socket> ConnectAsync(SandboxRecord sandbox, CancellationToken ct)
+    {
+        var path = Path.Combine(_store.Paths.Sandbox(sandbox.Id), "run", "guest.sock");
+        if (!File.Exists(path))
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} is not running", "create a new sandbox");
+        }
+        return await GuestClient.ConnectAsync(path, ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Text;
+using Airlock.Backends.Oci.Cgroups;
+using Airlock.Core.Model;
+
+namespace Airlock.Backends.Oci.Runtime;
+
+/// <summary>Drives one OCI runtime binary (crun, runc or runsc): builds its command lines and starts it, from a
+/// private mount namespace where the host's cgroup layout requires it.</summary>
+public sealed class RuntimeDriver
+{
+    private static readonly Lazy<PrivateMountNamespace?> HybridNamespace = new(() =>
+    {
+        var layout = CgroupLayout.Detect();
+        return layout.HybridUnifiedMount is { } m ? new PrivateMountNamespace(m) : null;
+    });
+
+    private readonly string[] _globalArgs;
+
+    public RuntimeDriver(string name, string binary, string stateRoot, CgroupLayout layout)
+    {
+        Name = name;
+        Binary = binary;
+        StateRoot = stateRoot;
+        NeedsPrivateMountNamespace = name == OciRuntimes.Crun && layout.HybridUnifiedMount is not null;
+        _globalArgs = name == OciRuntimes.Runsc
+            // runsc applies the OCI seccomp filter only when asked, and lets the guest's control socket (a host
+            // Unix socket bind-mounted in) be used only with --host-uds=open. --network=none leaves only loopback.
+            ? ["--root", stateRoot, "--network=none", "--oci-seccomp", "--host-uds=open"]
+            : ["--root", stateRoot];
+    }
+
+    public string Name { get; }
+    public string Binary { get; }
+    public string StateRoot { get; }
+    public bool NeedsPrivateMountNamespace { get; }
+
+    /// <summary>Whether this runtime maps sandbox users to an unprivileged host range (gVisor's sentry runs as its own
+    /// unprivileged user instead and does not take OCI user namespace mappings).</summary>
+    public bool SupportsUserNamespace => Name != OciRuntimes.Runsc;
+
+    public static string? Find(string runtime)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':')
+                     .Concat(["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"]))
+        {
+            var p = Path.Combine(dir, runtime);
+            if (File.Exists(p))
+            {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Starts the runtime with the given subcommand arguments and redirected stdio.</summary>
+    public Process Start(IEnumerable<string> args, bool redirectStdin, bool redirectStdout)
+    {
+        var psi = new ProcessStartInfo(Binary)
+        {
+            RedirectStandardInput = redirectStdin,
+            RedirectStandardOutput = redirectStdout,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in _globalArgs.Concat(args))
+        {
+            psi.ArgumentList.Add(a);
+        }
+        // The runtime needs nothing from our environment; keep it from leaking into logs or the sandbox.
+        psi.Environment.Clear();
+        psi.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
+        Directory.CreateDirectory(StateRoot);
+        return NeedsPrivateMountNamespace && HybridNamespace.Value is { } ns
+            ? ns.Invoke(() => Process.Start(psi)!)
+            : Process.Start(psi)!;
+    }
+
+    /// <summary>Runs a short runtime command (kill, delete, state) and returns its exit code and stderr.</summary>
+    public async Task<(int ExitCode, string Output)> RunAsync(IEnumerable<string> args, CancellationToken ct)
+    {
+        using var p = Start(args, redirectStdin: false, redirectStdout: true);
+        var stdout = p.StandardOutput.ReadToEndAsync(ct);
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        var sb = new StringBuilder(await stdout.ConfigureAwait(false)).Append(await stderr.ConfigureAwait(false));
+        return (p.ExitCode, sb.ToString().Trim());
+    }
+
+    public Task<(int ExitCode, string Output)> DeleteAsync(string id, CancellationToken ct) =>
+        RunAsync(["delete", "--force", id], ct);
+
+    /// <summary>Whether the runtime still has state for the container (it was not deleted).</summary>
+    public bool HasState(string id) =>
+        Directory.Exists(Path.Combine(StateRoot, id)) || File.Exists(Path.Combine(StateRoot, id + ".state"))
+        || (Directory.Exists(StateRoot) && Directory.EnumerateFileSystemEntries(StateRoot, id + "*").Any());
+}

@@ -1,0 +1,99 @@
+using System.CommandLine;
+using Airlock.Backends.Oci.Cgroups;
+using Airlock.Backends.Oci.Runtime;
+using Spectre.Console;
+
+namespace Airlock.Cli.Commands;
+
+/// <summary><c>airlock doctor</c>: what this host can enforce, and the command that fixes what is missing.</summary>
+internal static class DoctorCommand
+{
+    private sealed record Check(string Name, bool Ok, string Detail, string? Fix);
+
+    public static Command Create()
+    {
+        var cmd = new Command("doctor", "Check the host: runtimes, cgroups, user namespaces, seccomp, Landlock, KVM.");
+        cmd.SetAction(_ =>
+        {
+            var checks = Run();
+            var table = new Table().AddColumns("CHECK", "STATUS", "DETAIL", "FIX");
+            foreach (var c in checks)
+            {
+                table.AddRow(Markup.Escape(c.Name), c.Ok ? "[green]ok[/]" : "[red]missing[/]", Markup.Escape(c.Detail), Markup.Escape(c.Fix ?? ""));
+            }
+            AnsiConsole.Write(table);
+            return checks.Any(c => !c.Ok && c.Name.StartsWith("runtime crun", StringComparison.Ordinal)) ? 1 : 0;
+        });
+        return cmd;
+    }
+
+    private static List<Check> Run()
+    {
+        var checks = new List<Check>
+        {
+            new("root", Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root" || IsRoot(),
+                "Airlock mounts workspaces and creates cgroups", "run as root (sudo)"),
+        };
+        foreach (var (rt, pkg) in new[] { ("crun", "crun"), ("runc", "runc"), ("runsc", "runsc") })
+        {
+            var path = RuntimeDriver.Find(rt);
+            checks.Add(new Check($"runtime {rt}", path is not null, path ?? "not found", path is null ? $"apt-get install -y {pkg}" : null));
+        }
+        var guest = new[] { Environment.GetEnvironmentVariable("AIRLOCK_GUEST"), Path.Combine(AppContext.BaseDirectory, "airlock-guest") }
+            .FirstOrDefault(p => !string.IsNullOrEmpty(p) && File.Exists(p));
+        checks.Add(new Check("in-sandbox agent", guest is not null, guest ?? "airlock-guest not found", guest is null ? "./build.sh" : null));
+
+        var layout = CgroupLayout.Detect();
+        var mode = layout.Unified ? "v2 (unified)" : layout.HybridUnifiedMount is { } h ? $"v1 hybrid (cgroup2 at {h}; crun runs in a private mount namespace)" : "v1";
+        var controllers = layout.Unified
+            ? (File.Exists("/sys/fs/cgroup/cgroup.controllers") ? File.ReadAllText("/sys/fs/cgroup/cgroup.controllers").Trim() : "")
+            : string.Join(" ", new[] { "memory", "pids", "cpu", "freezer" }.Where(c => Directory.Exists(Path.Combine(layout.Root, c))));
+        var hasAll = new[] { "memory", "pids", "cpu" }.All(controllers.Contains);
+        checks.Add(new Check("cgroups", hasAll, $"{mode}; controllers: {controllers}", hasAll ? null : "boot with cgroup controllers memory, pids and cpu enabled"));
+
+        var maxUserNs = ReadTrim("/proc/sys/user/max_user_namespaces");
+        checks.Add(new Check("user namespaces", maxUserNs is not null && maxUserNs != "0", $"max_user_namespaces={maxUserNs ?? "?"}",
+            "sysctl -w user.max_user_namespaces=15000"));
+
+        var seccomp = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Seccomp:", StringComparison.Ordinal));
+        var seccompOk = File.Exists("/proc/sys/kernel/seccomp/actions_avail");
+        checks.Add(new Check("seccomp", seccompOk, seccompOk ? "filter mode available: " + ReadTrim("/proc/sys/kernel/seccomp/actions_avail") : "no seccomp filter support",
+            seccompOk ? null : "use a kernel built with CONFIG_SECCOMP_FILTER"));
+
+        var lsm = ReadTrim("/sys/kernel/security/lsm") ?? "";
+        checks.Add(new Check("landlock", lsm.Contains("landlock"), $"LSMs: {lsm}", lsm.Contains("landlock") ? null : "boot with lsm=landlock,... (used by later isolation classes)"));
+
+        var kvm = File.Exists("/dev/kvm");
+        var kvmOpen = false;
+        try
+        {
+            using var f = File.Open("/dev/kvm", FileMode.Open, FileAccess.ReadWrite);
+            kvmOpen = true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        checks.Add(new Check("kvm (microvm class)", kvmOpen,
+            !kvm ? "/dev/kvm absent" : kvmOpen ? "/dev/kvm opens; booting a guest is verified by the microvm class, not here (nested hypervisors may refuse)" : "/dev/kvm present but cannot be opened",
+            kvmOpen ? null : "enable virtualization (modprobe kvm_intel or kvm_amd); microvm falls back to software emulation"));
+        return checks;
+    }
+
+    private static bool IsRoot()
+    {
+        var status = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
+        return status?.Split('\t', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(2) == "0";
+    }
+
+    private static string? ReadTrim(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using Airlock.Core;
+using Airlock.Core.Backends;
+using Airlock.Guest.Protocol;
+
+namespace Airlock.Cli.Commands;
+
+/// <summary><c>airlock run</c>: one command in a fresh ephemeral sandbox; exits with its exit code.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var opts = new TemplateOptions();
+        var json = new Option<bool>("--json") { Description = "print one JSON object with exit code, output and kill reason" };
+        var python = new Option<string?>("--python") { Description = "Python code to run (uses the python template)" };
+        var pythonFile = new Option<string?>("--python-file") { Description = "host file with Python code to run" };
+        var cmdArgs = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "command and arguments, after --" };
+        var cmd = new Command("run", "Run a command in a fresh ephemeral sandbox and tear it down.");
+        opts.AddTo(cmd);
+        cmd.Options.Add(json);
+        cmd.Options.Add(python);
+        cmd.Options.Add(pythonFile);
+        cmd.Arguments.Add(cmdArgs);
+        cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
+        {
+            var code = p.GetValue(python);
+            if (p.GetValue(pythonFile) is { } file)
+            {
+                code = File.Exists(file) ? await File.ReadAllTextAsync(file, ct).ConfigureAwait(false)
+                    : throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"--python-file '{file}' does not exist", "give the path of a Python file on this machine");
+            }
+            var template = opts.Resolve(p, ctx, code is null ? "shell" : "python");
+            var argv = p.GetValue(cmdArgs) ?? [];
+            if (code is not null)
+            {
+                if (argv.Length > 0)
+                {
+                    throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "--python and a command were both given", "give either --python CODE or -- COMMAND");
+                }
+                argv = [.. template.Command ?? ["python3"], "-c", code];
+            }
+            else if (argv.Length == 0)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "no command given", "write: airlock run -- COMMAND ARGS, or airlock run --python CODE");
+            }
+            var stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
+            var backend = ctx.BackendFor(template.Isolation.Class);
+            var spec = new ExecSpec(argv);
+            if (p.GetValue(json))
+            {
+                var stdout = new MemoryStream();
+                var stderr = new MemoryStream();
+                var run = await backend.RunAsync(template, spec, ExecIo.Capture(stdout, stderr, stdin), ct).ConfigureAwait(false);
+                Output.WriteJson(run.SandboxId, run.Result, stdout, stderr);
+                return run.Result.ExitCode;
+            }
+            var result = await backend.RunAsync(template, spec, Output.Console(stdin), ct).ConfigureAwait(false);
+            Output.ReportKill(result.Result);
+            return result.Result.ExitCode;
+        }, ct));
+        return cmd;
+    }
+}
+
+/// <summary>How exec results reach the terminal.</summary>
+internal static class Output
+{
+    public static ExecIo Console(Stream? stdin)
+    {
+        var stdout = System.Console.OpenStandardOutput();
+        var stderr = System.Console.OpenStandardError();
+        return new ExecIo(stdin,
+            async (b, ct) => { await stdout.WriteAsync(b, ct).ConfigureAwait(false); await stdout.FlushAsync(ct).ConfigureAwait(false); },
+            async (b, ct) => { await stderr.WriteAsync(b, ct).ConfigureAwait(false); await stderr.FlushAsync(ct).ConfigureAwait(false); });
+    }
+
+    public static void ReportKill(ExecResult r)
+    {
+        if (r.KilledReason is { } reason)
+        {
+            System.Console.Error.WriteLine($"airlock: command killed: {reason}{(r.Truncated ? " (output truncated)" : "")}");
+        }
+    }
+
+    public static void WriteJson(string sandboxId, ExecResult r, MemoryStream stdout, MemoryStream stderr)
+    {
+        var o = new RunJson(r.ExitCode, r.Signal, r.KilledReason, Encoding.UTF8.GetString(stdout.ToArray()),
+            Encoding.UTF8.GetString(stderr.ToArray()), r.DurationMs, sandboxId, r.Truncated);
+        System.Console.Out.WriteLine(JsonSerializer.Serialize(o, CliJson.Default.RunJson));
+    }
+}

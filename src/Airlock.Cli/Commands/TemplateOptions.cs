@@ -1,0 +1,73 @@
+using System.CommandLine;
+using Airlock.Core;
+using Airlock.Core.Model;
+using Airlock.Core.Templates;
+using Airlock.Core.Util;
+using Airlock.Core.Validation;
+
+namespace Airlock.Cli.Commands;
+
+/// <summary>The options that pick a template and override its limits; shared by <c>run</c> and <c>sandbox create</c>.</summary>
+internal sealed class TemplateOptions
+{
+    public Option<string?> Template { get; } = new("--template", "-t") { Description = "built-in template (shell, python) or a YAML/JSON file" };
+    public Option<string?> Runtime { get; } = new("--runtime") { Description = "OCI runtime: crun (default), runc, runsc (gVisor)" };
+    public Option<string?> Memory { get; } = new("--memory", "-m") { Description = "memory limit, e.g. 256Mi" };
+    public Option<double?> Cpus { get; } = new("--cpus") { Description = "CPU quota in cores, e.g. 0.5" };
+    public Option<int?> Pids { get; } = new("--pids") { Description = "maximum number of processes and threads" };
+    public Option<string?> Timeout { get; } = new("--timeout") { Description = "wall-clock limit per command, e.g. 10s" };
+    public Option<string?> OutputLimit { get; } = new("--output-limit") { Description = "cap on stdout+stderr, e.g. 1Mi" };
+    public Option<string?> Disk { get; } = new("--disk") { Description = "size cap of /tmp, e.g. 64Mi" };
+    public Option<string?> WorkspaceSize { get; } = new("--workspace-size") { Description = "size cap of the workspace, e.g. 256Mi" };
+    public Option<string[]> Env { get; } = new("--env", "-e") { Description = "NAME=value added to the sandbox's environment (repeatable)", AllowMultipleArgumentsPerToken = false };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Template, Runtime, Memory, Cpus, Pids, Timeout, OutputLimit, Disk, WorkspaceSize, Env })
+        {
+            command.Options.Add(o);
+        }
+    }
+
+    /// <summary>The template with command-line overrides applied, validated against the available backends.</summary>
+    public SandboxTemplate Resolve(ParseResult p, Context ctx, string defaultTemplate)
+    {
+        var t = TemplateLoader.Load(p.GetValue(Template) ?? defaultTemplate);
+        if (p.GetValue(Runtime) is { } rt)
+        {
+            t = t with { Isolation = t.Isolation with { Runtime = rt } };
+        }
+        var r = t.Resources;
+        r = p.GetValue(Memory) is { } m ? r with { Memory = m } : r;
+        r = p.GetValue(Cpus) is { } c ? r with { Cpus = c } : r;
+        r = p.GetValue(Pids) is { } pids ? r with { Pids = pids } : r;
+        r = p.GetValue(Timeout) is { } to ? r with { Timeout = to } : r;
+        r = p.GetValue(OutputLimit) is { } ol ? r with { OutputLimit = ol } : r;
+        r = p.GetValue(Disk) is { } d ? r with { Disk = d } : r;
+        t = t with { Resources = r };
+        if (p.GetValue(WorkspaceSize) is { } ws)
+        {
+            t = t with { Workspace = t.Workspace with { Size = ws } };
+        }
+        if (p.GetValue(Env) is { Length: > 0 } envs)
+        {
+            var env = new Dictionary<string, string>(t.Env);
+            foreach (var e in envs)
+            {
+                var eq = e.IndexOf('=');
+                if (eq <= 0)
+                {
+                    throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+                        $"--env '{e}' is not NAME=value", "write --env NAME=value; host variables are never passed implicitly");
+                }
+                env[e[..eq]] = e[(eq + 1)..];
+            }
+            t = t with { Env = env };
+        }
+        TemplateValidator.EnsureValid(t, ctx.Backends);
+        return t;
+    }
+
+    public static TimeSpan? ParseTimeout(string? text) => text is null ? null : Quantity.TryParseDuration(text, out var d) ? d
+        : throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"--timeout '{text}' is not a duration", "write e.g. --timeout 10s");
+}

@@ -1,0 +1,72 @@
+using Airlock.Backends.Oci;
+using Airlock.Core;
+using Airlock.Core.Backends;
+using Airlock.Core.Storage;
+using Airlock.Core.Validation;
+
+namespace Airlock.Cli;
+
+/// <summary>The composition root of one CLI invocation: state paths, store and backends.</summary>
+internal sealed class Context
+{
+    public Context()
+    {
+        Paths = AirlockPaths.FromEnvironment();
+        Store = new SandboxStore(Paths);
+        Oci = new OciBackend(Store);
+        Backends = [Oci];
+    }
+
+    public AirlockPaths Paths { get; }
+    public SandboxStore Store { get; }
+    public OciBackend Oci { get; }
+    public IReadOnlyList<IIsolationBackend> Backends { get; }
+
+    public IIsolationBackend BackendFor(string isolationClass) =>
+        Backends.First(b => b.IsolationClass == isolationClass);
+
+    /// <summary>Runs a command body with the reaping every invocation owes a killed predecessor, and turns errors
+    /// into one line of cause and one of remedy.</summary>
+    public static async Task<int> Guard(Func<Context, CancellationToken, Task<int>> body, CancellationToken ct)
+    {
+        try
+        {
+            var ctx = new Context();
+            await ctx.Oci.ReapOrphansAsync(ct).ConfigureAwait(false);
+            return await body(ctx, ct).ConfigureAwait(false);
+        }
+        catch (ValidationException e)
+        {
+            Console.Error.WriteLine($"airlock: error: {e.Message.Split(':')[0]}:");
+            foreach (var err in e.Errors)
+            {
+                Console.Error.WriteLine($"  {err.Field}: {err.Reason}");
+            }
+            Console.Error.WriteLine($"  remedy: {e.Remedy}");
+            return ExitCodes.Usage;
+        }
+        catch (AirlockException e)
+        {
+            Console.Error.WriteLine($"airlock: error: {e.Message}");
+            if (e.Remedy is not null)
+            {
+                Console.Error.WriteLine($"  remedy: {e.Remedy}");
+            }
+            return e.Code is AirlockException.ErrorCodes.InvalidArgument or AirlockException.ErrorCodes.NotFound or AirlockException.ErrorCodes.File
+                ? ExitCodes.Usage
+                : ExitCodes.Internal;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("airlock: interrupted; the sandbox was torn down");
+            return 130;
+        }
+    }
+}
+
+internal static class ExitCodes
+{
+    /// <summary>Bad input (like docker's 125 for errors of the tool itself rather than of the command).</summary>
+    public const int Usage = 125;
+    public const int Internal = 125;
+}

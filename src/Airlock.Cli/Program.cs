@@ -1,0 +1,18 @@
+using System.CommandLine;
+using Airlock.Cli.Commands;
+
+namespace Airlock.Cli;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Airlock runs code no human reviewed behind an isolation boundary chosen per sandbox.");
+        root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(SandboxCommands.Create());
+        root.Subcommands.Add(TemplateCommands.Create());
+        root.Subcommands.Add(DoctorCommand.Create());
+        var parse = root.Parse(args);
+        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,103 @@
+using System.Runtime.InteropServices;
+using Airlock.Guest;
+using Airlock.Guest.Files;
+using Airlock.Guest.Protocol;
+using Microsoft.Win32.SafeHandles;
+
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+// airlock-guest: the agent inside every oci/microvm sandbox. As the container's PID 1 it reaps all processes,
+// runs execs and file operations for the host, and kills everything on SIGTERM.
+return await Guest.MainAsync(args);
+
+internal static class Guest
+{
+    private const string Usage = """
+        usage: airlock-guest serve [--socket PATH] [--workspace DIR]
+               airlock-guest stdio [--workspace DIR]
+               airlock-guest version
+        """;
+
+    public static async Task<int> MainAsync(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Log.Write(Usage);
+            return 2;
+        }
+        var socket = Wire.GuestSocketPath;
+        var workspace = "/workspace";
+        for (var i = 1; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--socket" when i + 1 < args.Length:
+                    socket = args[++i];
+                    break;
+                case "--workspace" when i + 1 < args.Length:
+                    workspace = args[++i];
+                    break;
+                default:
+                    Log.Write($"unknown or incomplete option \"{args[i]}\"\n{Usage}");
+                    return 2;
+            }
+        }
+        switch (args[0])
+        {
+            case "version":
+                WriteStdout($"airlock-guest protocol {Wire.Version}\n");
+                return 0;
+            case "serve":
+            case "stdio":
+                break;
+            default:
+                Log.Write($"unknown mode \"{args[0]}\"\n{Usage}");
+                return 2;
+        }
+
+        using var shutdown = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext ctx)
+        {
+            ctx.Cancel = true; // we exit on our own terms, after killing the children
+            shutdown.Cancel();
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        ChildReaper.Instance.Start();
+
+        WorkspaceFs fs;
+        try
+        {
+            Directory.CreateDirectory(workspace);
+            fs = WorkspaceFs.Open(Path.GetFullPath(workspace).TrimEnd('/') is { Length: > 0 } w ? w : "/");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ErrnoException)
+        {
+            Log.Write($"cannot open workspace \"{workspace}\": {e.Message}");
+            return GuestExitCodes.GuestError;
+        }
+
+        try
+        {
+            if (args[0] == "serve")
+            {
+                await Server.ServeAsync(socket, fs, shutdown.Token);
+                return 0;
+            }
+            // stdio: the container's stdin/stdout are the connection (ephemeral `airlock run`).
+            var input = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 0);
+            var output = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 0);
+            return await Session.RunAsync(new Connection(input, output), fs, shutdown.Token);
+        }
+        finally
+        {
+            ProcessTree.KillAll();
+        }
+    }
+
+    private static void WriteStdout(string text)
+    {
+        using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 0);
+        stdout.Write(System.Text.Encoding.UTF8.GetBytes(text));
+    }
+}
