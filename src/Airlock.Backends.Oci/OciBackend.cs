@@ -76,10 +76,11 @@ public sealed class OciBackend : IIsolationBackend
         try
         {
             Prepare(record, driver, ["serve", "--socket", GuestPaths.Socket, "--workspace", template.Workspace.Path]);
-            var (code, output) = await driver.RunAsync(["run", "--detach", "--bundle", _store.Paths.Sandbox(record.Id), record.Id], ct).ConfigureAwait(false);
+            var log = Path.Combine(_store.Paths.Sandbox(record.Id), "runtime.log");
+            var code = await Task.Run(() => driver.RunDetached(["run", "--detach", "--bundle", _store.Paths.Sandbox(record.Id), record.Id], log), ct).ConfigureAwait(false);
             if (code != 0)
             {
-                throw RuntimeFailed(driver, output);
+                throw RuntimeFailed(driver, File.ReadAllText(log));
             }
             await WaitForGuestAsync(record, TimeSpan.FromSeconds(20), ct).ConfigureAwait(false);
             record = record with { OwnerPid = 0, OwnerStartTicks = 0 };
@@ -341,6 +342,7 @@ public sealed class OciBackend : IIsolationBackend
             Pids = t.Resources.Pids,
             OpenFiles = t.Resources.OpenFiles,
             UserNamespaceHostId = userNs,
+            SeccompErrnoRetHonoured = driver.Name != OciRuntimes.Runsc,
         });
     }
 

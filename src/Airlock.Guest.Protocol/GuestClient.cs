@@ -20,6 +20,12 @@ public static class GuestClient
     private const int ChunkSize = 64 * 1024;
     private const int SigKill = 9;
 
+    /// <summary>
+    /// Runs one exec, forwarding its output as it arrives. <paramref name="stdin"/>, when given, is pumped as Stdin
+    /// frames followed by StdinEnd (and decides <see cref="ExecRequest.Stdin"/>). Cancelling sends SIGKILL to the
+    /// exec's process group (best effort) and throws; the guest also kills the exec when the connection closes.
+    /// </summary>
+    /// <exception cref="GuestErrorException">The guest refused or could not start the exec (e.g. spawn-failed).</exception>
     public static async Task<ExecResult> ExecAsync(
         Stream fromGuest,
         Stream toGuest,

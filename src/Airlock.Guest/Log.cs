@@ -1,4 +1,4 @@
-using Microsoft.Win32.SafeHandles;
+using Airlock.Guest.Native;
 
 namespace Airlock.Guest;
 
@@ -6,7 +6,7 @@ namespace Airlock.Guest;
 /// and in stdio mode fd 1 is the protocol channel.</summary>
 internal static class Log
 {
-    private static readonly FileStream Stderr = new(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 0);
+    private static readonly FdStream Stderr = new(2, canRead: false);
     private static readonly Lock Gate = new();
 
     public static void Write(string message)

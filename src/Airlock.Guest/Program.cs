@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 using Airlock.Guest;
 using Airlock.Guest.Files;
+using Airlock.Guest.Native;
 using Airlock.Guest.Protocol;
-using Microsoft.Win32.SafeHandles;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
 
@@ -69,7 +69,9 @@ internal static class Guest
         try
         {
             Directory.CreateDirectory(workspace);
-            fs = WorkspaceFs.Open(Path.GetFullPath(workspace).TrimEnd('/') is { Length: > 0 } w ? w : "/");
+            // Test hook: exercise the userspace resolver that gVisor and old kernels get (it is equally strict).
+            var forceWalk = Environment.GetEnvironmentVariable("AIRLOCK_GUEST_FORCE_WALK") == "1";
+            fs = WorkspaceFs.Open(Path.GetFullPath(workspace).TrimEnd('/') is { Length: > 0 } w ? w : "/", forceWalk);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ErrnoException)
         {
@@ -85,8 +87,8 @@ internal static class Guest
                 return 0;
             }
             // stdio: the container's stdin/stdout are the connection (ephemeral `airlock run`).
-            var input = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 0);
-            var output = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 0);
+            var input = new FdStream(0, canRead: true);
+            var output = new FdStream(1, canRead: false);
             return await Session.RunAsync(new Connection(input, output), fs, shutdown.Token);
         }
         finally
@@ -97,7 +99,6 @@ internal static class Guest
 
     private static void WriteStdout(string text)
     {
-        using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 0);
-        stdout.Write(System.Text.Encoding.UTF8.GetBytes(text));
+        new FdStream(1, canRead: false).Write(System.Text.Encoding.UTF8.GetBytes(text));
     }
 }

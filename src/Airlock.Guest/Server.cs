@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Airlock.Guest.Files;
 
@@ -6,6 +7,9 @@ namespace Airlock.Guest;
 /// <summary>Accepts connections on the control socket and serves each one concurrently.</summary>
 internal static class Server
 {
+    /// <summary>How long sessions get after SIGTERM to report their killed execs before the guest exits.</summary>
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(2);
+
     public static async Task ServeAsync(string socketPath, WorkspaceFs fs, CancellationToken shutdown)
     {
         var dir = Path.GetDirectoryName(socketPath);
@@ -19,6 +23,7 @@ internal static class Server
         File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         listener.Listen(128);
         Log.Write($"serving on {socketPath}, workspace {fs.Root}");
+        var sessions = new ConcurrentDictionary<Task, byte>();
         try
         {
             while (!shutdown.IsCancellationRequested)
@@ -39,13 +44,18 @@ internal static class Server
                     await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
                     continue;
                 }
-                _ = Task.Run(() => HandleAsync(client, fs, shutdown), CancellationToken.None);
+                var session = Task.Run(() => HandleAsync(client, fs, shutdown), CancellationToken.None);
+                sessions.TryAdd(session, 0);
+                _ = session.ContinueWith(t => sessions.TryRemove(t, out _), TaskScheduler.Default);
             }
         }
         finally
         {
             File.Delete(socketPath);
         }
+        // Running execs were killed through the shutdown token; let their sessions tell the host so.
+        ProcessTree.KillAll();
+        await Task.WhenAny(Task.WhenAll(sessions.Keys), Task.Delay(ShutdownGrace)).ConfigureAwait(false);
     }
 
     private static async Task HandleAsync(Socket client, WorkspaceFs fs, CancellationToken shutdown)

@@ -9,24 +9,29 @@ namespace Airlock.Guest.Tests;
 /// Runs the real guest (`dotnet airlock-guest.dll serve`) as an ordinary process against a temp workspace and a
 /// Unix socket in a temp dir, shared by the tests of one class.
 /// </summary>
-public sealed class GuestFixture : IDisposable
+public class GuestFixture : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _stderr = new();
 
     public GuestFixture()
+        : this(forceWalk: false)
+    {
+    }
+
+    protected GuestFixture(bool forceWalk)
     {
         Root = Directory.CreateTempSubdirectory("airlock-guest-test-").FullName;
         Workspace = Path.Combine(Root, "workspace");
         Directory.CreateDirectory(Workspace);
         SocketPath = Path.Combine(Root, "run", "guest.sock");
-        var dll = Path.Combine(AppContext.BaseDirectory, "airlock-guest.dll");
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = GuestCommand.Create("serve", "--socket", SocketPath, "--workspace", Workspace);
+        psi.RedirectStandardError = true;
+        psi.RedirectStandardOutput = true;
+        if (forceWalk)
         {
-            ArgumentList = { dll, "serve", "--socket", SocketPath, "--workspace", Workspace },
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
+            psi.Environment["AIRLOCK_GUEST_FORCE_WALK"] = "1";
+        }
         _process = Process.Start(psi)!;
         _process.ErrorDataReceived += (_, e) => { lock (_stderr) { _stderr.AppendLine(e.Data); } };
         _process.BeginErrorReadLine();
@@ -85,6 +90,7 @@ public sealed class GuestFixture : IDisposable
 
     public void Dispose()
     {
+        GC.SuppressFinalize(this);
         Stop();
         _process.Dispose();
         try
@@ -96,3 +102,6 @@ public sealed class GuestFixture : IDisposable
         }
     }
 }
+
+/// <summary>A guest that resolves paths with the userspace walk instead of openat2, as on gVisor.</summary>
+public sealed class WalkingGuestFixture() : GuestFixture(forceWalk: true);

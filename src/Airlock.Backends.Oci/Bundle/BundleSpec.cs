@@ -23,6 +23,9 @@ public sealed record BundleSpec
     /// <summary>First host uid/gid of the sandbox's user namespace, or null to run without one.</summary>
     public uint? UserNamespaceHostId { get; init; }
 
+    /// <summary>Whether the runtime honours a seccomp rule's errnoRet (gVisor 2022 does not).</summary>
+    public bool SeccompErrnoRetHonoured { get; init; } = true;
+
     /// <summary>The uid and gid code runs as inside the sandbox.</summary>
     public uint SandboxUid { get; init; } = 65534;
 }

@@ -25,7 +25,7 @@ public static class OciConfig
         var namespaces = new JsonArray();
         foreach (var ns in new[] { "pid", "network", "ipc", "uts", "mount" })
         {
-            namespaces.Add(new JsonObject { ["type"] = ns });
+            namespaces.Add((JsonNode)new JsonObject { ["type"] = ns });
         }
         var linux = new JsonObject
         {
@@ -38,13 +38,13 @@ public static class OciConfig
                 ["cpu"] = new JsonObject { ["quota"] = (long)Math.Ceiling(s.Cpus * CpuPeriodUs), ["period"] = CpuPeriodUs },
                 ["pids"] = new JsonObject { ["limit"] = s.Pids },
             },
-            ["seccomp"] = SeccompProfile.Build(),
+            ["seccomp"] = SeccompProfile.Build(s.SeccompErrnoRetHonoured),
             ["maskedPaths"] = new JsonArray(MaskedPaths.Select(p => (JsonNode)JsonValue.Create(p)).ToArray()),
             ["readonlyPaths"] = new JsonArray(ReadonlyPaths.Select(p => (JsonNode)JsonValue.Create(p)).ToArray()),
         };
         if (s.UserNamespaceHostId is { } hostId)
         {
-            namespaces.Add(new JsonObject { ["type"] = "user" });
+            namespaces.Add((JsonNode)new JsonObject { ["type"] = "user" });
             linux["uidMappings"] = new JsonArray(Mapping(hostId));
             linux["gidMappings"] = new JsonArray(Mapping(hostId));
         }
@@ -89,21 +89,21 @@ public static class OciConfig
 
     private static JsonArray Mounts(BundleSpec s)
     {
-        var mounts = new JsonArray
-        {
+        var mounts = new JsonArray(
+        [
             Mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
             Mount("/dev", "tmpfs", "tmpfs", "nosuid", "noexec", "strictatime", "mode=755", "size=64k"),
             Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=64m"),
             Mount("/etc", "bind", s.EtcDir, "rbind", "ro", "nosuid", "nodev", "noexec"),
-        };
+        ]);
         foreach (var dir in s.HostDirBinds)
         {
-            mounts.Add(Mount(dir, "bind", dir, "rbind", "ro", "nosuid", "nodev"));
+            mounts.Add((JsonNode)Mount(dir, "bind", dir, "rbind", "ro", "nosuid", "nodev"));
         }
-        mounts.Add(Mount("/tmp", "bind", s.TmpSource, "rbind", "rw", "nosuid", "nodev"));
-        mounts.Add(Mount(s.WorkspacePath, "bind", s.WorkspaceSource, "rbind", "rw", "nosuid", "nodev"));
-        mounts.Add(Mount(GuestPaths.Binary, "bind", s.GuestBinary, "bind", "ro", "nosuid", "nodev"));
-        mounts.Add(Mount(GuestPaths.RunDir, "bind", s.RunDir, "bind", "rw", "nosuid", "nodev", "noexec"));
+        mounts.Add((JsonNode)Mount("/tmp", "bind", s.TmpSource, "rbind", "rw", "nosuid", "nodev"));
+        mounts.Add((JsonNode)Mount(s.WorkspacePath, "bind", s.WorkspaceSource, "rbind", "rw", "nosuid", "nodev"));
+        mounts.Add((JsonNode)Mount(GuestPaths.Binary, "bind", s.GuestBinary, "bind", "ro", "nosuid", "nodev"));
+        mounts.Add((JsonNode)Mount(GuestPaths.RunDir, "bind", s.RunDir, "bind", "rw", "nosuid", "nodev", "noexec"));
         return mounts;
     }
 

@@ -34,7 +34,7 @@ public sealed class RootFsBuilder(string sharedDir)
             // A path missing on this host (e.g. /lib64 elsewhere) is simply absent in the sandbox.
         }
 
-        if (!File.Exists(Path.Combine(root, ".ready")))
+        if (!Directory.Exists(root))
         {
             // Build in a temp dir and rename, so concurrent first runs never see a half-built root.
             var tmp = root + ".tmp-" + Environment.ProcessId;
@@ -56,12 +56,11 @@ public sealed class RootFsBuilder(string sharedDir)
                 Directory.CreateDirectory(Path.GetDirectoryName(link)!);
                 File.CreateSymbolicLink(link, target);
             }
-            File.WriteAllBytes(Path.Combine(tmp, ".ready"), []);
             try
             {
                 Directory.Move(tmp, root);
             }
-            catch (IOException) when (File.Exists(Path.Combine(root, ".ready")))
+            catch (IOException) when (Directory.Exists(root))
             {
                 Directory.Delete(tmp, true);
             }
@@ -72,7 +71,7 @@ public sealed class RootFsBuilder(string sharedDir)
 
     private static void WriteEtc(string etc)
     {
-        if (File.Exists(Path.Combine(etc, ".ready")))
+        if (Directory.Exists(etc))
         {
             return;
         }
@@ -97,16 +96,11 @@ public sealed class RootFsBuilder(string sharedDir)
         {
             File.Copy("/etc/ld.so.cache", Path.Combine(tmp, "ld.so.cache"));
         }
-        File.WriteAllBytes(Path.Combine(tmp, ".ready"), []);
         try
         {
-            if (Directory.Exists(etc))
-            {
-                Directory.Delete(etc, true);
-            }
             Directory.Move(tmp, etc);
         }
-        catch (IOException) when (File.Exists(Path.Combine(etc, ".ready")))
+        catch (IOException) when (Directory.Exists(etc))
         {
             Directory.Delete(tmp, true);
         }

@@ -65,10 +65,13 @@ public static class SeccompProfile
         "fsconfig", "fspick", "mount_setattr", "iopl", "ioperm",
     ];
 
-    public static JsonObject Build()
+    /// <param name="errnoRetHonoured">False for runsc (gVisor 2022): it answers EPERM for every errno rule, and libc
+    /// falls back from clone3 to clone only on ENOSYS. gVisor does not implement clone3 and answers ENOSYS itself,
+    /// so there clone3 is passed through to the sentry, and clone's flags are still checked.</param>
+    public static JsonObject Build(bool errnoRetHonoured = true)
     {
-        var syscalls = new JsonArray
-        {
+        var syscalls = new JsonArray(
+        [
             Rule(Allowed, "SCMP_ACT_ALLOW"),
             // clone: allowed only without namespace flags (flags are argument 0 on x86_64).
             new JsonObject
@@ -80,18 +83,15 @@ public static class SeccompProfile
                     ["index"] = 0, ["value"] = NamespaceCloneFlags, ["valueTwo"] = 0, ["op"] = "SCMP_CMP_MASKED_EQ",
                 }),
             },
-            new JsonObject
-            {
-                ["names"] = new JsonArray("clone3"),
-                ["action"] = "SCMP_ACT_ERRNO",
-                ["errnoRet"] = ENOSYS,
-            },
+            errnoRetHonoured
+                ? new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ERRNO", ["errnoRet"] = ENOSYS }
+                : new JsonObject { ["names"] = new JsonArray("clone3"), ["action"] = "SCMP_ACT_ALLOW" },
             // socket: only Unix and IP sockets (AF_UNIX=1, AF_INET=2, AF_INET6=10); no netlink, packet, vsock, ...
             SocketFamily(1), SocketFamily(2), SocketFamily(10),
             // personality: only the harmless values Docker allows (Linux, and reading the current persona).
             Personality(0x0), Personality(0x0008), Personality(0x20000), Personality(0x20008), Personality(0xffffffff),
             Rule(AlwaysDenied, "SCMP_ACT_ERRNO", EPERM),
-        };
+        ]);
         return new JsonObject
         {
             ["defaultAction"] = "SCMP_ACT_ERRNO",

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Airlock.Backends.Oci.Native;
+using Airlock.Core;
 
 namespace Airlock.Backends.Oci.Runtime;
 

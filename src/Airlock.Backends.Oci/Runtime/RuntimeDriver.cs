@@ -76,6 +76,18 @@ public sealed class RuntimeDriver
             : Process.Start(psi)!;
     }
 
+    /// <summary>Runs a runtime command that leaves a container running (<c>run --detach</c>); its stdio is /dev/null
+    /// and its errors go to <paramref name="stderrLog"/>. Returns the runtime's exit code.</summary>
+    public int RunDetached(IEnumerable<string> args, string stderrLog)
+    {
+        Directory.CreateDirectory(StateRoot);
+        var argv = _globalArgs.Concat(args).ToList();
+        string[] env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"];
+        return NeedsPrivateMountNamespace && HybridNamespace.Value is { } ns
+            ? ns.Invoke(() => Native.DetachedSpawn.Run(Binary, argv, env, stderrLog))
+            : Native.DetachedSpawn.Run(Binary, argv, env, stderrLog);
+    }
+
     /// <summary>Runs a short runtime command (kill, delete, state) and returns its exit code and stderr.</summary>
     public async Task<(int ExitCode, string Output)> RunAsync(IEnumerable<string> args, CancellationToken ct)
     {

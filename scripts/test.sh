@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test against real runtimes (crun, runc, runsc). Needs root; run scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+dotnet build Airlock.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+mkdir -p artifacts
+rc=0
+dotnet test Airlock.sln -c Release --no-build --nologo -v quiet --logger "console;verbosity=normal" > artifacts/test.log 2>&1 || rc=$?
+cat artifacts/test.log
+# One closing line in the plain format CI reads.
+passed=$(grep -Eo 'Passed: +[0-9]+' artifacts/test.log | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' artifacts/test.log | awk '{s+=$2} END {print s+0}')
+skipped=$(grep -Eo 'Skipped: +[0-9]+' artifacts/test.log | awk '{s+=$2} END {print s+0}')
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "$passed" -gt 0 ]
