@@ -32,6 +32,7 @@ public sealed class OciBackend : IIsolationBackend
     private readonly CgroupLayout _layout;
     private readonly RootFsBuilder _rootFs;
     private readonly Dictionary<string, RuntimeDriver> _drivers = [];
+    private readonly string _cgroupParent;
 
     public OciBackend(SandboxStore store, OciOptions? options = null)
     {
@@ -39,6 +40,31 @@ public sealed class OciBackend : IIsolationBackend
         _options = options ?? new OciOptions();
         _layout = CgroupLayout.Detect();
         _rootFs = new RootFsBuilder(store.Paths.Shared);
+        PrepareStateRoot(store.Paths.Root);
+        _cgroupParent = SandboxCgroup.ParentFor(store.Paths.Root);
+    }
+
+    /// <summary>Sandbox users (mapped to unprivileged host ids) must be able to traverse the state directory to reach
+    /// their bind-mounted root, workspace and socket, but not to list it: 0711 on every directory on the way.</summary>
+    private static void PrepareStateRoot(string root)
+    {
+        Directory.CreateDirectory(root);
+        const UnixFileMode traverse = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        File.SetUnixFileMode(root, File.GetUnixFileMode(root) | traverse);
+        foreach (var sub in new[] { "sandboxes", "shared", "runtime" })
+        {
+            Directory.CreateDirectory(Path.Combine(root, sub), traverse);
+        }
+        for (var dir = Path.GetDirectoryName(root); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if ((File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.HostUnsupported,
+                    $"state directory {root} is not reachable by sandbox users: {dir} has no execute permission for others",
+                    "set AIRLOCK_HOME to a path such as /var/lib/airlock, or chmod o+x " + dir);
+            }
+        }
     }
 
     public string IsolationClass => IsolationClasses.Oci;
@@ -96,8 +122,8 @@ public sealed class OciBackend : IIsolationBackend
 
     public async Task<ExecResult> ExecAsync(SandboxRecord sandbox, ExecSpec spec, ExecIo io, CancellationToken ct)
     {
-        var cgroup = new SandboxCgroup(_layout, sandbox.Id);
-        var oomBefore = cgroup.OomKills();
+        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        cgroup.ResetMemoryPeak();
         var request = ToRequest(sandbox.Template, spec, io.Stdin is not null);
         using var socket = await ConnectAsync(sandbox, ct).ConfigureAwait(false);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
@@ -117,7 +143,7 @@ public sealed class OciBackend : IIsolationBackend
             // The guest did not enforce the timeout (it is inside the boundary and may be subverted): end the exec by force.
             return new ExecResult(137, 9, KillReasons.Timeout, (long)(request.TimeoutMs + HostGrace.TotalMilliseconds), 0, 0, false);
         }
-        return WithHostReason(result, cgroup.OomKills() > oomBefore);
+        return WithHostReason(result, cgroup.MemoryLimitReached());
     }
 
     public ISandboxFiles Files(SandboxRecord sandbox) => new GuestFiles(this, sandbox);
@@ -125,7 +151,7 @@ public sealed class OciBackend : IIsolationBackend
     public async Task DestroyAsync(SandboxRecord sandbox, CancellationToken ct)
     {
         var driver = Driver(sandbox.Template);
-        var cgroup = new SandboxCgroup(_layout, sandbox.Id);
+        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
         if (driver.HasState(sandbox.Id))
         {
             await driver.RunAsync(["kill", sandbox.Id, "KILL"], ct).ConfigureAwait(false);
@@ -141,7 +167,7 @@ public sealed class OciBackend : IIsolationBackend
         {
             return Task.FromResult(SandboxState.Gone);
         }
-        var procs = new SandboxCgroup(_layout, sandbox.Id).Processes();
+        var procs = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id).Processes();
         return Task.FromResult(procs.Count > 0 ? SandboxState.Running : sandbox.OwnerPid != 0 ? SandboxState.Creating : SandboxState.Stopped);
     }
 
@@ -149,7 +175,7 @@ public sealed class OciBackend : IIsolationBackend
     {
         var record = NewRecord(template, ephemeral: true);
         var driver = Driver(template);
-        var cgroup = new SandboxCgroup(_layout, record.Id);
+        var cgroup = new SandboxCgroup(_layout, _cgroupParent, record.Id);
         Process? runtime = null;
         try
         {
@@ -178,7 +204,7 @@ public sealed class OciBackend : IIsolationBackend
                 // The guest never answered: the runtime failed to start the container, or the sandbox was killed
                 // as a whole (the OOM killer may pick the guest itself).
                 await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
-                if (cgroup.OomKills() > 0)
+                if (cgroup.MemoryLimitReached())
                 {
                     result = new ExecResult(137, 9, KillReasons.Memory, 0, 0, 0, false);
                 }
@@ -207,7 +233,7 @@ public sealed class OciBackend : IIsolationBackend
                     await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
                 }
             }
-            return new RunResult(record.Id, WithHostReason(result, cgroup.OomKills() > 0));
+            return new RunResult(record.Id, WithHostReason(result, cgroup.MemoryLimitReached()));
         }
         finally
         {
@@ -244,7 +270,7 @@ public sealed class OciBackend : IIsolationBackend
             }
             else
             {
-                dead = new SandboxCgroup(_layout, id).Processes().Count == 0;
+                dead = new SandboxCgroup(_layout, _cgroupParent, id).Processes().Count == 0;
             }
             if (dead)
             {
@@ -252,11 +278,11 @@ public sealed class OciBackend : IIsolationBackend
                 reaped.Add(id);
             }
         }
-        foreach (var id in SandboxCgroup.ListIds(_layout))
+        foreach (var id in SandboxCgroup.ListIds(_layout, _cgroupParent))
         {
             if (SandboxRecord.IsValidId(id) && !known.Contains(id))
             {
-                new SandboxCgroup(_layout, id).Destroy();
+                new SandboxCgroup(_layout, _cgroupParent, id).Destroy();
                 reaped.Add(id);
             }
         }
@@ -320,7 +346,7 @@ public sealed class OciBackend : IIsolationBackend
         {
             throw new IOException($"chown {run}: {Libc.ErrorText(Libc.Errno)}");
         }
-        new SandboxCgroup(_layout, record.Id).Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
+        new SandboxCgroup(_layout, _cgroupParent, record.Id).Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
         var rootFs = _rootFs.Prepare(t.RootFs.HostPaths, t.Workspace.Path);
         OciConfig.Write(dir, new BundleSpec
         {
@@ -336,7 +362,7 @@ public sealed class OciBackend : IIsolationBackend
             // The guest resolves commands with the exec's own PATH; its own environment only needs this much.
             Env = ["PATH=/usr/local/bin:/usr/bin:/bin"],
             Hostname = t.RootFs.Hostname,
-            CgroupsPath = new SandboxCgroup(_layout, record.Id).RuntimePath,
+            CgroupsPath = new SandboxCgroup(_layout, _cgroupParent, record.Id).RuntimePath,
             MemoryBytes = Quantity.ParseBytes(t.Resources.Memory),
             Cpus = t.Resources.Cpus,
             Pids = t.Resources.Pids,

@@ -34,7 +34,8 @@ public static class OciConfig
             ["resources"] = new JsonObject
             {
                 ["devices"] = new JsonArray(new JsonObject { ["allow"] = false, ["access"] = "rwm" }),
-                ["memory"] = new JsonObject { ["limit"] = s.MemoryBytes, ["swap"] = s.MemoryBytes },
+                // No memory limit here: Airlock's parent cgroup holds it, so an OOM kill is counted in a cgroup
+                // that outlives the runtime's cleanup (and gVisor's sentry is bounded together with the workload).
                 ["cpu"] = new JsonObject { ["quota"] = (long)Math.Ceiling(s.Cpus * CpuPeriodUs), ["period"] = CpuPeriodUs },
                 ["pids"] = new JsonObject { ["limit"] = s.Pids },
             },

@@ -11,9 +11,15 @@ public sealed record CgroupLimits(long MemoryBytes, double Cpus, int Pids);
 /// kills, pids refusals) outlive the runtime's own cleanup, and teardown can kill every process of the sandbox,
 /// whatever the runtime did or failed to do.
 /// </summary>
-public sealed class SandboxCgroup(CgroupLayout layout, string id)
+public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
 {
-    public const string Parent = "airlock";
+    /// <summary>The parent cgroup of a state directory's sandboxes: <c>airlock</c> for the default one, and a name
+    /// derived from the path for others, so that two Airlock installations (or test runs) never reap each other.</summary>
+    public static string ParentFor(string stateRoot) => stateRoot == "/var/lib/airlock"
+        ? "airlock"
+        : "airlock-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(stateRoot)))[..12];
+
+    private string Parent => parent;
     private static readonly string[] V1Controllers = ["memory", "pids", "cpu", "freezer"];
     private const long CpuPeriodUs = 100_000;
 
@@ -22,9 +28,14 @@ public sealed class SandboxCgroup(CgroupLayout layout, string id)
     /// <summary>cgroupsPath for the OCI spec: relative to each hierarchy's root.</summary>
     public string RuntimePath => $"/{Parent}/{id}/ctr";
 
+    /// <summary>Every directory of this sandbox: one per v1 controller, plus the hybrid layout's cgroup2 mount, where
+    /// runc mirrors its cgroups.</summary>
     private IEnumerable<string> Dirs => layout.Unified
         ? [Path.Combine(layout.Root, Parent, id)]
-        : V1Controllers.Select(c => Path.Combine(layout.Root, c, Parent, id)).Where(d => Directory.Exists(Path.GetDirectoryName(Path.GetDirectoryName(d))!));
+        : V1Controllers.Select(c => Path.Combine(layout.Root, c))
+            .Concat(layout.HybridUnifiedMount is { } h ? [h] : [])
+            .Where(Directory.Exists)
+            .Select(root => Path.Combine(root, Parent, id));
 
     private string Dir(string controller) => layout.Unified
         ? Path.Combine(layout.Root, Parent, id)
@@ -61,11 +72,42 @@ public sealed class SandboxCgroup(CgroupLayout layout, string id)
         }
     }
 
-    /// <summary>Number of times the kernel's OOM killer killed a process in this sandbox.</summary>
-    public long OomKills()
+    /// <summary>Whether the sandbox's memory use reached its limit since the last <see cref="ResetMemoryPeak"/>.
+    /// On v2 that is the hierarchical OOM-kill count. On v1 OOM kills are counted only in the victim's own cgroup
+    /// (which the runtime removes) and this kernel leaves failcnt at 0 for hierarchical charges, so it is the peak
+    /// usage touching the limit. Together with a SIGKILL Airlock did not send, it means the OOM killer ended the
+    /// workload.</summary>
+    public bool MemoryLimitReached()
     {
-        var file = layout.Unified ? "memory.events" : "memory.oom_control";
-        return ReadKey("memory", file, "oom_kill");
+        if (layout.Unified)
+        {
+            return ReadKey("memory", "memory.events", "oom_kill") > 0;
+        }
+        var limit = ReadNumber("memory", "memory.limit_in_bytes");
+        var peak = Math.Max(ReadNumber("memory", "memory.max_usage_in_bytes"), ReadNumber("memory", "memory.memsw.max_usage_in_bytes"));
+        return limit > 0 && peak >= limit - (256 << 10);
+    }
+
+    /// <summary>Starts a new measuring period for <see cref="MemoryLimitReached"/> (v1 only; v2 counts events).</summary>
+    public void ResetMemoryPeak()
+    {
+        if (!layout.Unified)
+        {
+            Write("memory", "memory.max_usage_in_bytes", "0", optional: true);
+            Write("memory", "memory.memsw.max_usage_in_bytes", "0", optional: true);
+        }
+    }
+
+    private long ReadNumber(string controller, string file)
+    {
+        try
+        {
+            return long.Parse(File.ReadAllText(Path.Combine(Dir(controller), file)).Trim());
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Number of forks refused by the pids limit.</summary>
@@ -157,10 +199,10 @@ public sealed class SandboxCgroup(CgroupLayout layout, string id)
     }
 
     /// <summary>Ids of sandbox cgroups present on the host (for reaping orphans).</summary>
-    public static IReadOnlyList<string> ListIds(CgroupLayout layout)
+    public static IReadOnlyList<string> ListIds(CgroupLayout layout, string parent)
     {
-        var parent = layout.Unified ? Path.Combine(layout.Root, Parent) : Path.Combine(layout.Root, "pids", Parent);
-        return Directory.Exists(parent) ? Directory.EnumerateDirectories(parent).Select(Path.GetFileName).OfType<string>().ToList() : [];
+        var dir = layout.Unified ? Path.Combine(layout.Root, parent) : Path.Combine(layout.Root, "pids", parent);
+        return Directory.Exists(dir) ? Directory.EnumerateDirectories(dir).Select(Path.GetFileName).OfType<string>().ToList() : [];
     }
 
     private static void RemoveTree(string dir)

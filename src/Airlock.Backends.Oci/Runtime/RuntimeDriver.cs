@@ -9,31 +9,27 @@ namespace Airlock.Backends.Oci.Runtime;
 /// private mount namespace where the host's cgroup layout requires it.</summary>
 public sealed class RuntimeDriver
 {
-    private static readonly Lazy<PrivateMountNamespace?> HybridNamespace = new(() =>
-    {
-        var layout = CgroupLayout.Detect();
-        return layout.HybridUnifiedMount is { } m ? new PrivateMountNamespace(m) : null;
-    });
-
     private readonly string[] _globalArgs;
+    private readonly string? _hiddenMount;
 
     public RuntimeDriver(string name, string binary, string stateRoot, CgroupLayout layout)
     {
         Name = name;
         Binary = binary;
         StateRoot = stateRoot;
-        NeedsPrivateMountNamespace = name == OciRuntimes.Crun && layout.HybridUnifiedMount is not null;
+        _hiddenMount = name == OciRuntimes.Crun ? layout.HybridUnifiedMount : null;
         _globalArgs = name == OciRuntimes.Runsc
             // runsc applies the OCI seccomp filter only when asked, and lets the guest's control socket (a host
             // Unix socket bind-mounted in) be used only with --host-uds=open. --network=none leaves only loopback.
-            ? ["--root", stateRoot, "--network=none", "--oci-seccomp", "--host-uds=open"]
+            ? ["--root", stateRoot, "--network=none", "--oci-seccomp", "--host-uds=all"]
             : ["--root", stateRoot];
     }
 
     public string Name { get; }
     public string Binary { get; }
     public string StateRoot { get; }
-    public bool NeedsPrivateMountNamespace { get; }
+    /// <summary>Starts processes from a private mount namespace where crun needs one (see <see cref="PrivateMountNamespace"/>).</summary>
+    private T Spawn<T>(Func<T> spawn) => _hiddenMount is { } m ? PrivateMountNamespace.Invoke(m, spawn) : spawn();
 
     /// <summary>Whether this runtime maps sandbox users to an unprivileged host range (gVisor's sentry runs as its own
     /// unprivileged user instead and does not take OCI user namespace mappings).</summary>
@@ -71,9 +67,7 @@ public sealed class RuntimeDriver
         psi.Environment.Clear();
         psi.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
         Directory.CreateDirectory(StateRoot);
-        return NeedsPrivateMountNamespace && HybridNamespace.Value is { } ns
-            ? ns.Invoke(() => Process.Start(psi)!)
-            : Process.Start(psi)!;
+        return Spawn(() => Process.Start(psi)!);
     }
 
     /// <summary>Runs a runtime command that leaves a container running (<c>run --detach</c>); its stdio is /dev/null
@@ -83,9 +77,7 @@ public sealed class RuntimeDriver
         Directory.CreateDirectory(StateRoot);
         var argv = _globalArgs.Concat(args).ToList();
         string[] env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"];
-        return NeedsPrivateMountNamespace && HybridNamespace.Value is { } ns
-            ? ns.Invoke(() => Native.DetachedSpawn.Run(Binary, argv, env, stderrLog))
-            : Native.DetachedSpawn.Run(Binary, argv, env, stderrLog);
+        return Spawn(() => Native.DetachedSpawn.Run(Binary, argv, env, stderrLog));
     }
 
     /// <summary>Runs a short runtime command (kill, delete, state) and returns its exit code and stderr.</summary>
