@@ -204,14 +204,7 @@ public sealed class OciBackend : IIsolationBackend
                 // The guest never answered: the runtime failed to start the container, or the sandbox was killed
                 // as a whole (the OOM killer may pick the guest itself).
                 await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
-                if (cgroup.MemoryLimitReached())
-                {
-                    result = new ExecResult(137, 9, KillReasons.Memory, 0, 0, 0, false);
-                }
-                else
-                {
-                    throw RuntimeFailed(driver, await stderr.ConfigureAwait(false));
-                }
+                result = SandboxKilled(cgroup) ?? throw RuntimeFailed(driver, await stderr.ConfigureAwait(false));
             }
             try
             {
@@ -442,6 +435,13 @@ public sealed class OciBackend : IIsolationBackend
             output,
             stdin);
     }
+
+    /// <summary>Why a whole sandbox died under its workload, when a limit explains it: under gVisor the memory and
+    /// pids limits also bound the user-space kernel, which then dies with the workload instead of refusing it.</summary>
+    private static ExecResult? SandboxKilled(SandboxCgroup cgroup) =>
+        cgroup.MemoryLimitReached() ? new ExecResult(137, 9, KillReasons.Memory, 0, 0, 0, false)
+        : cgroup.PidsLimitReached() ? new ExecResult(137, 9, KillReasons.Pids, 0, 0, 0, false)
+        : null;
 
     private static ExecResult WithHostReason(ExecResult result, bool oomKilled) =>
         oomKilled && result.KilledReason is null && result.Signal == 9

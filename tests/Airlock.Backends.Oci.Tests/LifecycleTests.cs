@@ -89,6 +89,11 @@ public sealed class LifecycleTests(OciFixture f) : IClassFixture<OciFixture>
         if (runtime != "runsc")
         {
             // gVisor's processes live inside its sentry and are not host processes at all.
+            var until = DateTime.UtcNow.AddSeconds(5);
+            while (OciFixture.ProcessesWith("sleep " + marker).Count == 0 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(20);
+            }
             Assert.NotEmpty(OciFixture.ProcessesWith("sleep " + marker));
         }
         await f.Backend.DestroyAsync(s, CancellationToken.None);

@@ -110,8 +110,14 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
         }
     }
 
-    /// <summary>Number of forks refused by the pids limit.</summary>
-    public long PidsRefusals() => ReadKey("pids", "pids.events", "max");
+    /// <summary>Whether the number of tasks reached the pids limit. v1 counts refused forks only in the leaf cgroup
+    /// (which the runtime removes), so this compares the hierarchical peak with the limit instead.</summary>
+    public bool PidsLimitReached()
+    {
+        var max = ReadNumber("pids", "pids.max");
+        var peak = ReadNumber("pids", "pids.peak");
+        return layout.Unified ? ReadKey("pids", "pids.events", "max") > 0 : max > 0 && peak >= max;
+    }
 
     /// <summary>Pids of every process in the sandbox's cgroup subtree.</summary>
     public IReadOnlyList<int> Processes()
