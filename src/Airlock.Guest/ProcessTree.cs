@@ -14,8 +14,10 @@ internal static class ProcessTree
         var self = Libc.getpid();
         if (self == 1)
         {
-            // As the sandbox's init every other process is ours; kill(-1) reaches all of them at once.
+            // As the sandbox's init every other process is ours; kill(-1) reaches all of them at once, and the
+            // kernel kills whatever is left when init exits, so there is nothing to wait for.
             Libc.kill(-1, Libc.SIGKILL);
+            return;
         }
         // As a subreaper, orphaned descendants are re-parented to us, so walking /proc from our pid finds all.
         for (var round = 0; round < 20; round++)
