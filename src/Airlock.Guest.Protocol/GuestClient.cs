@@ -69,7 +69,16 @@ public static class GuestClient
         finally
         {
             done.Cancel();
-            await IgnoreFailureAsync(pump).ConfigureAwait(false);
+            if (pump.IsCompleted)
+            {
+                await IgnoreFailureAsync(pump).ConfigureAwait(false);
+            }
+            else
+            {
+                // A blocking read of a pipe or terminal cannot be cancelled: once the exec has ended nothing waits for
+                // the caller's stdin any more, so the pump is abandoned (its late failure is observed, not thrown).
+                _ = pump.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
         }
     }
 

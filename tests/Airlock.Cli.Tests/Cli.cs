@@ -136,7 +136,7 @@ public class AirlockHome : IAsyncLifetime
 
     /// <summary>Sandbox directories that exist under this home's <c>sandboxes/</c>.</summary>
     public string[] SandboxDirs() => Directory.Exists(Sandboxes)
-        ? Directory.GetDirectories(Sandboxes).Select(System.IO.Path.GetFileName).ToArray()!
+        ? Directory.GetDirectories(Sandboxes).Select(d => System.IO.Path.GetFileName(d)).ToArray()
         : [];
 
     /// <summary>Mount points at or under this home, from <c>/proc/self/mountinfo</c>.</summary>
@@ -160,7 +160,7 @@ public class AirlockHome : IAsyncLifetime
         .SelectMany(p => Directory.GetDirectories(p, "sbx-*"))
         .ToArray();
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public virtual Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {

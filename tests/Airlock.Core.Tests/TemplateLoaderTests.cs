@@ -84,3 +84,16 @@ public class TemplateLoaderTests
         }
     }
 }
+
+public class TemplateEnvTests
+{
+    [Fact]
+    public void TemplateEnvIsLaidOverTheFixedDefaults()
+    {
+        var t = TemplateLoader.Parse("name: x\nenv: {MODE: fast, HOME: /workspace/home}");
+        Assert.Equal("fast", t.Env["MODE"]);
+        Assert.Equal("/workspace/home", t.Env["HOME"]);
+        Assert.Equal(SandboxTemplate.DefaultEnv["PATH"], t.Env["PATH"]);
+        Assert.Equal(["HOME", "LANG", "MODE", "PATH", "TMPDIR"], t.Env.Keys.Order(StringComparer.Ordinal));
+    }
+}

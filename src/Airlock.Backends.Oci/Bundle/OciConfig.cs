@@ -129,5 +129,5 @@ public static class GuestPaths
     public const string Dir = "/.airlock";
     public const string Binary = "/.airlock/guest";
     public const string RunDir = "/.airlock/run";
-    public const string Socket = "/.airlock/run/guest.sock";
+    public const string Socket = Guest.Protocol.Wire.GuestSocketPath;
 }

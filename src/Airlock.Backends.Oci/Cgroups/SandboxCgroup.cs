@@ -28,14 +28,20 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
     /// <summary>cgroupsPath for the OCI spec: relative to each hierarchy's root.</summary>
     public string RuntimePath => $"/{Parent}/{id}/ctr";
 
-    /// <summary>Every directory of this sandbox: one per v1 controller, plus the hybrid layout's cgroup2 mount, where
-    /// runc mirrors its cgroups.</summary>
-    private IEnumerable<string> Dirs => layout.Unified
+    /// <summary>Directories where Airlock sets limits: one per v1 controller it uses, or the single v2 one.</summary>
+    private IEnumerable<string> OwnDirs => layout.Unified
         ? [Path.Combine(layout.Root, Parent, id)]
-        : V1Controllers.Select(c => Path.Combine(layout.Root, c))
-            .Concat(layout.HybridUnifiedMount is { } h ? [h] : [])
-            .Where(Directory.Exists)
-            .Select(root => Path.Combine(root, Parent, id));
+        : V1Controllers.Select(c => Path.Combine(layout.Root, c)).Where(Directory.Exists).Select(root => Path.Combine(root, Parent, id));
+
+    /// <summary>Every directory of this sandbox in every hierarchy: runtimes create the container's cgroup (and so
+    /// this parent) in all mounted v1 hierarchies and in the hybrid layout's cgroup2 mount, and teardown removes
+    /// them all.</summary>
+    private IEnumerable<string> AllDirs => layout.Unified
+        ? OwnDirs
+        : Directory.EnumerateDirectories(layout.Root)
+            .Concat(layout.HybridUnifiedMount is { } h && !h.StartsWith(layout.Root + "/", StringComparison.Ordinal) ? [h] : [])
+            .Select(root => Path.Combine(root, Parent, id))
+            .Where(Directory.Exists);
 
     private string Dir(string controller) => layout.Unified
         ? Path.Combine(layout.Root, Parent, id)
@@ -47,7 +53,7 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
         {
             EnableV2Controllers();
         }
-        foreach (var dir in Dirs)
+        foreach (var dir in OwnDirs)
         {
             Directory.CreateDirectory(dir);
         }
@@ -173,7 +179,7 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
             }
             Thread.Sleep(round < 10 ? 1 : 10);
         }
-        foreach (var dir in Dirs)
+        foreach (var dir in AllDirs)
         {
             RemoveTree(dir);
         }

@@ -58,16 +58,7 @@ internal static class SandboxCommands
         {
             var record = ctx.Store.Get(p.GetValue(id)!);
             var backend = ctx.BackendFor(record.Template.Isolation.Class);
-            var envs = new Dictionary<string, string>();
-            foreach (var e in p.GetValue(env) ?? [])
-            {
-                var eq = e.IndexOf('=');
-                if (eq <= 0)
-                {
-                    throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"--env '{e}' is not NAME=value", "write --env NAME=value");
-                }
-                envs[e[..eq]] = e[(eq + 1)..];
-            }
+            var envs = TemplateOptions.ParseEnv(p.GetValue(env) ?? []);
             var spec = new ExecSpec(p.GetValue(cmdArgs)!, envs, p.GetValue(cwd), TemplateOptions.ParseTimeout(p.GetValue(timeout)));
             var stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
             if (p.GetValue(json))
@@ -96,8 +87,27 @@ internal static class SandboxCommands
             if (SplitRef(s) is { } from && SplitRef(d) is null)
             {
                 var record = ctx.Store.Get(from.Id);
-                await using var output = d == "-" ? Console.OpenStandardOutput() : File.Create(d);
-                await ctx.BackendFor(record.Template.Isolation.Class).Files(record).ReadAsync(from.Path, output, ct).ConfigureAwait(false);
+                var files = ctx.BackendFor(record.Template.Isolation.Class).Files(record);
+                if (d == "-")
+                {
+                    await using var stdout = Console.OpenStandardOutput();
+                    await files.ReadAsync(from.Path, stdout, ct).ConfigureAwait(false);
+                    return 0;
+                }
+                // Into a temp file renamed on success: a failed copy leaves an existing host file untouched.
+                var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(d))!, $".{Path.GetFileName(d)}.airlock-{Environment.ProcessId}");
+                try
+                {
+                    await using (var output = File.Create(tmp))
+                    {
+                        await files.ReadAsync(from.Path, output, ct).ConfigureAwait(false);
+                    }
+                    File.Move(tmp, d, overwrite: true);
+                }
+                finally
+                {
+                    File.Delete(tmp);
+                }
                 return 0;
             }
             if (SplitRef(d) is { } to && SplitRef(s) is null)

@@ -52,20 +52,31 @@ internal sealed class TemplateOptions
         if (p.GetValue(Env) is { Length: > 0 } envs)
         {
             var env = new Dictionary<string, string>(t.Env);
-            foreach (var e in envs)
+            foreach (var (k, v) in ParseEnv(envs))
             {
-                var eq = e.IndexOf('=');
-                if (eq <= 0)
-                {
-                    throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
-                        $"--env '{e}' is not NAME=value", "write --env NAME=value; host variables are never passed implicitly");
-                }
-                env[e[..eq]] = e[(eq + 1)..];
+                env[k] = v;
             }
             t = t with { Env = env };
         }
         TemplateValidator.EnsureValid(t, ctx.Backends);
         return t;
+    }
+
+    /// <summary>Parses repeated <c>--env NAME=value</c> options.</summary>
+    public static Dictionary<string, string> ParseEnv(IEnumerable<string> items)
+    {
+        var env = new Dictionary<string, string>();
+        foreach (var e in items)
+        {
+            var eq = e.IndexOf('=');
+            if (eq <= 0)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+                    $"--env '{e}' is not NAME=value", "write --env NAME=value; host variables are never passed implicitly");
+            }
+            env[e[..eq]] = e[(eq + 1)..];
+        }
+        return env;
     }
 
     public static TimeSpan? ParseTimeout(string? text) => text is null ? null : Quantity.TryParseDuration(text, out var d) ? d

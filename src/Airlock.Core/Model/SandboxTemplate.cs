@@ -28,8 +28,18 @@ public sealed record SandboxTemplate
     /// <summary>Per-sandbox limits.</summary>
     public ResourceSpec Resources { get; init; } = new();
 
-    /// <summary>The complete environment of processes in the sandbox; nothing is inherited from the host.</summary>
-    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    /// <summary>The complete environment of processes in the sandbox; nothing is inherited from the host. Starts from
+    /// fixed values (PATH, HOME=/workspace, LANG, TMPDIR); a template's entries are laid over them.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = DefaultEnv;
+
+    /// <summary>Constants every sandbox starts with; none comes from the host.</summary>
+    public static IReadOnlyDictionary<string, string> DefaultEnv { get; } = new Dictionary<string, string>
+    {
+        ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
+        ["HOME"] = "/workspace",
+        ["LANG"] = "C.UTF-8",
+        ["TMPDIR"] = "/tmp",
+    };
 
     /// <summary>Network policy.</summary>
     public NetworkSpec Network { get; init; } = new();

@@ -5,20 +5,11 @@ namespace Airlock.Core.Templates;
 /// <summary>Templates that ship with Airlock. Both keep every strict default and differ only in the interpreter.</summary>
 public static class BuiltinTemplates
 {
-    public static IReadOnlyDictionary<string, string> DefaultEnv { get; } = new Dictionary<string, string>
-    {
-        ["PATH"] = "/usr/local/bin:/usr/bin:/bin",
-        ["HOME"] = "/workspace",
-        ["LANG"] = "C.UTF-8",
-        ["TMPDIR"] = "/tmp",
-    };
-
     public static SandboxTemplate Shell { get; } = new()
     {
         Name = "shell",
         Description = "POSIX shell with the host's /usr tools; no network",
         Command = ["/bin/sh"],
-        Env = DefaultEnv,
     };
 
     public static SandboxTemplate Python { get; } = new()
@@ -26,7 +17,7 @@ public static class BuiltinTemplates
         Name = "python",
         Description = "Python 3 from the host's /usr; no network",
         Command = ["python3"],
-        Env = new Dictionary<string, string>(DefaultEnv)
+        Env = new Dictionary<string, string>(SandboxTemplate.DefaultEnv)
         {
             ["PYTHONDONTWRITEBYTECODE"] = "1",
             ["PYTHONUNBUFFERED"] = "1",

@@ -78,7 +78,7 @@ public static class TemplateLoader
     {
         foreach (var (key, value) in overlay.ToList())
         {
-            if (value is JsonObject o && target[key] is JsonObject t && key != "env")
+            if (value is JsonObject o && target[key] is JsonObject t)
             {
                 Merge(t, o);
             }
