@@ -9,8 +9,9 @@ rc=0
 dotnet test Airlock.sln -c Release --no-build --nologo -v quiet --logger "console;verbosity=normal" > artifacts/test.log 2>&1 || rc=$?
 cat artifacts/test.log
 # One closing line in the plain format CI reads.
-passed=$(grep -Eo 'Passed: +[0-9]+' artifacts/test.log | awk '{s+=$2} END {print s+0}')
-failed=$(grep -Eo 'Failed: +[0-9]+' artifacts/test.log | awk '{s+=$2} END {print s+0}')
-skipped=$(grep -Eo 'Skipped: +[0-9]+' artifacts/test.log | awk '{s+=$2} END {print s+0}')
+count() { { grep -Eo "^ +$1: +[0-9]+" artifacts/test.log || true; } | awk '{s+=$2} END {print s+0}'; }
+passed=$(count Passed)
+failed=$(count Failed)
+skipped=$(count Skipped)
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ] && [ "$rc" = 0 ] && [ "$passed" -gt 0 ]
