@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-
 namespace Airlock.Backends.Oci.Bundle;
 
 /// <summary>
@@ -15,7 +12,7 @@ public sealed class RootFsBuilder(string sharedDir)
 
     public RootFs Prepare(IReadOnlyList<string> hostPaths, string workspacePath)
     {
-        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', hostPaths) + "\n" + workspacePath)))[..16];
+        var key = Core.Util.StableHash.Hex(string.Join('\n', hostPaths) + "\n" + workspacePath);
         var root = Path.Combine(sharedDir, "rootfs-" + key);
         var etc = Path.Combine(sharedDir, "etc");
         var dirBinds = new List<string>();

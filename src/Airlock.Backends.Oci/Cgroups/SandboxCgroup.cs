@@ -17,7 +17,7 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
     /// derived from the path for others, so that two Airlock installations (or test runs) never reap each other.</summary>
     public static string ParentFor(string stateRoot) => stateRoot == "/var/lib/airlock"
         ? "airlock"
-        : "airlock-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(stateRoot)))[..12];
+        : "airlock-" + Core.Util.StableHash.Hex(stateRoot)[..12];
 
     private string Parent => parent;
     private static readonly string[] V1Controllers = ["memory", "pids", "cpu", "freezer"];

@@ -16,7 +16,9 @@ public sealed record SandboxRecord(
     int OwnerPid,
     long OwnerStartTicks)
 {
-    public static string NewId() => "sbx-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+    /// <summary>A fresh id: 48 random bits from the OS generator (Guid's, which unlike RandomNumberGenerator does not
+    /// load libcrypto into the CLI).</summary>
+    public static string NewId() => "sbx-" + Guid.NewGuid().ToString("N")[..12];
 
     public static bool IsValidId(string id) =>
         id.Length == 16 && id.StartsWith("sbx-", StringComparison.Ordinal) && id[4..].All(char.IsAsciiHexDigitLower);
