@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet build Airlock.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+# Style is part of the build: warnings are errors (Directory.Build.props) and formatting must be clean.
+dotnet format Airlock.sln --verify-no-changes --no-restore
 mkdir -p artifacts
 rc=0
 dotnet test Airlock.sln -c Release --no-build --nologo -v quiet --logger "console;verbosity=normal" > artifacts/test.log 2>&1 || rc=$?

@@ -62,8 +62,11 @@ public static class OciConfig
                 ["cwd"] = s.WorkspacePath,
                 ["capabilities"] = new JsonObject
                 {
-                    ["bounding"] = new JsonArray(), ["effective"] = new JsonArray(), ["inheritable"] = new JsonArray(),
-                    ["permitted"] = new JsonArray(), ["ambient"] = new JsonArray(),
+                    ["bounding"] = new JsonArray(),
+                    ["effective"] = new JsonArray(),
+                    ["inheritable"] = new JsonArray(),
+                    ["permitted"] = new JsonArray(),
+                    ["ambient"] = new JsonArray(),
                 },
                 ["rlimits"] = new JsonArray(
                     Rlimit("RLIMIT_NOFILE", s.OpenFiles),

@@ -34,7 +34,8 @@ internal static class PrivateMountNamespace
             {
                 error = e;
             }
-        }) { IsBackground = true, Name = "airlock-mntns" };
+        })
+        { IsBackground = true, Name = "airlock-mntns" };
         thread.Start();
         thread.Join();
         return error is null ? result! : throw error;
