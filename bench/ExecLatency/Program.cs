@@ -70,5 +70,6 @@ try
 finally
 {
     await backend.DestroyAsync(sandbox, CancellationToken.None);
+    SandboxCgroup.RemoveParent(backend.Cgroups, SandboxCgroup.ParentFor(home));
     Directory.Delete(home, recursive: true);
 }

@@ -115,6 +115,7 @@ public sealed class OciFixture : IDisposable
         {
             Backend.DestroyAsync(r, CancellationToken.None).GetAwaiter().GetResult();
         }
+        Cgroups.SandboxCgroup.RemoveParent(Backend.Cgroups, Cgroups.SandboxCgroup.ParentFor(Home));
         try
         {
             Directory.Delete(Home, recursive: true);

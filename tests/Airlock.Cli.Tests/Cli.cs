@@ -145,11 +145,10 @@ public class AirlockHome : IAsyncLifetime
         .Where(m => m == Path || m.StartsWith(Path + "/", StringComparison.Ordinal))
         .ToArray();
 
-    /// <summary>The parent cgroup Airlock derives from this home (<c>airlock-&lt;sha256(home)[..12]&gt;</c>), in every
-    /// hierarchy where it exists.</summary>
+    /// <summary>The parent cgroup Airlock derives from this home, in every hierarchy where it exists.</summary>
     public string[] CgroupParents()
     {
-        var name = "airlock-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Path)))[..12];
+        var name = Airlock.Backends.Oci.Cgroups.SandboxCgroup.ParentFor(Path);
         return Directory.Exists("/sys/fs/cgroup")
             ? Directory.GetDirectories("/sys/fs/cgroup").Select(h => System.IO.Path.Combine(h, name)).Where(Directory.Exists).ToArray()
             : [];

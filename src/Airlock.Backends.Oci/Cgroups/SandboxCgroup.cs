@@ -217,6 +217,23 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
         return Directory.Exists(dir) ? Directory.EnumerateDirectories(dir).Select(Path.GetFileName).OfType<string>().ToList() : [];
     }
 
+    /// <summary>Removes a state directory's parent cgroup from every hierarchy, when no sandbox is left in it (for
+    /// uninstalling, and for tests and benchmarks that use a throwaway state directory).</summary>
+    public static void RemoveParent(CgroupLayout layout, string parent)
+    {
+        var roots = layout.Unified
+            ? [layout.Root]
+            : Directory.EnumerateDirectories(layout.Root).Concat(layout.HybridUnifiedMount is { } h && !h.StartsWith(layout.Root + "/", StringComparison.Ordinal) ? [h] : []);
+        foreach (var root in roots)
+        {
+            var dir = Path.Combine(root, parent);
+            if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
+            {
+                RemoveTree(dir);
+            }
+        }
+    }
+
     private static void RemoveTree(string dir)
     {
         if (!Directory.Exists(dir))
