@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Airlock.Backends.Oci;
 using Airlock.Core;
 using Airlock.Core.Backends;
@@ -27,8 +28,21 @@ internal sealed class Context
 
     /// <summary>Runs a command body with the reaping every invocation owes a killed predecessor, and turns errors
     /// into one line of cause and one of remedy.</summary>
-    public static async Task<int> Guard(Func<Context, CancellationToken, Task<int>> body, CancellationToken ct)
+    public static async Task<int> Guard(Func<Context, CancellationToken, Task<int>> body, CancellationToken outer)
     {
+        // A signal cancels the command instead of killing the process, so the sandbox is torn down first.
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        var signal = 0;
+        void OnSignal(PosixSignalContext c)
+        {
+            c.Cancel = true;
+            signal = c.Signal switch { PosixSignal.SIGINT => 2, PosixSignal.SIGHUP => 1, _ => 15 };
+            cts.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
+        var ct = cts.Token;
         try
         {
             var ctx = new Context();
@@ -59,7 +73,7 @@ internal sealed class Context
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             Console.Error.WriteLine("airlock: interrupted; the sandbox was torn down");
-            return 130;
+            return 128 + (signal == 0 ? 2 : signal);
         }
     }
 }

@@ -13,6 +13,11 @@ public static class Program
         root.Subcommands.Add(TemplateCommands.Create());
         root.Subcommands.Add(DoctorCommand.Create());
         var parse = root.Parse(args);
-        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+        return await parse.InvokeAsync(new InvocationConfiguration
+        {
+            EnableDefaultExceptionHandler = false,
+            // Context.Guard handles SIGINT/SIGTERM/SIGHUP itself: it must tear the sandbox down before exiting.
+            ProcessTerminationTimeout = null,
+        }).ConfigureAwait(false);
     }
 }
