@@ -19,7 +19,7 @@ internal static class DoctorCommand
             var table = new Table().AddColumns("CHECK", "STATUS", "DETAIL", "FIX");
             foreach (var c in checks)
             {
-                table.AddRow(Markup.Escape(c.Name), c.Ok ? "[green]ok[/]" : "[red]missing[/]", Markup.Escape(c.Detail), Markup.Escape(c.Fix ?? ""));
+                table.AddRow(Markup.Escape(c.Name), c.Ok ? "[green]ok[/]" : "[red]missing[/]", Markup.Escape(c.Detail), c.Ok ? "" : Markup.Escape(c.Fix ?? ""));
             }
             AnsiConsole.Write(table);
             return checks.Any(c => !c.Ok && c.Name.StartsWith("runtime crun", StringComparison.Ordinal)) ? 1 : 0;
@@ -60,8 +60,10 @@ internal static class DoctorCommand
         checks.Add(new Check("seccomp", seccompOk, seccompOk ? "filter mode available: " + ReadTrim("/proc/sys/kernel/seccomp/actions_avail") : "no seccomp filter support",
             seccompOk ? null : "use a kernel built with CONFIG_SECCOMP_FILTER"));
 
-        var lsm = ReadTrim("/sys/kernel/security/lsm") ?? "";
-        checks.Add(new Check("landlock", lsm.Contains("landlock"), $"LSMs: {lsm}", lsm.Contains("landlock") ? null : "boot with lsm=landlock,... (used by later isolation classes)"));
+        // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) answers the ABI version the kernel offers.
+        var landlockAbi = LandlockAbi();
+        checks.Add(new Check("landlock", landlockAbi > 0, landlockAbi > 0 ? $"ABI {landlockAbi}" : "not enabled in this kernel",
+            "boot with lsm=landlock,... (used by later isolation classes)"));
 
         var kvm = File.Exists("/dev/kvm");
         var kvmOpen = false;
@@ -77,6 +79,16 @@ internal static class DoctorCommand
             !kvm ? "/dev/kvm absent" : kvmOpen ? "/dev/kvm opens; booting a guest is verified by the microvm class, not here (nested hypervisors may refuse)" : "/dev/kvm present but cannot be opened",
             kvmOpen ? null : "enable virtualization (modprobe kvm_intel or kvm_amd); microvm falls back to software emulation"));
         return checks;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "syscall")]
+    private static extern long Syscall(long number, nint attr, nuint size, uint flags);
+
+    private static long LandlockAbi()
+    {
+        const long landlockCreateRuleset = 444;
+        const uint createRulesetVersion = 1;
+        return Syscall(landlockCreateRuleset, 0, 0, createRulesetVersion);
     }
 
     private static bool IsRoot()
