@@ -8,11 +8,24 @@ public sealed class BundleTests
 {
     private static BundleSpec Spec(uint? userNs = 0x7000_0000, bool errnoRet = true) => new()
     {
-        RootFs = "/state/rootfs", EtcDir = "/state/etc", GuestBinary = "/opt/airlock-guest",
-        WorkspaceSource = "/state/ws", TmpSource = "/state/tmp", RunDir = "/state/run", WorkspacePath = "/workspace",
-        HostDirBinds = ["/usr"], Args = ["/.airlock/guest", "stdio"], Env = ["PATH=/usr/bin"], Hostname = "sandbox",
-        CgroupsPath = "/airlock/sbx-000000000000/ctr", MemoryBytes = 64 << 20, Cpus = 0.5, Pids = 32, OpenFiles = 100,
-        UserNamespaceHostId = userNs, SeccompErrnoRetHonoured = errnoRet,
+        RootFs = "/state/rootfs",
+        EtcDir = "/state/etc",
+        GuestBinary = "/opt/airlock-guest",
+        WorkspaceSource = "/state/ws",
+        TmpSource = "/state/tmp",
+        RunDir = "/state/run",
+        WorkspacePath = "/workspace",
+        HostDirBinds = ["/usr"],
+        Args = ["/.airlock/guest", "stdio"],
+        Env = ["PATH=/usr/bin"],
+        Hostname = "sandbox",
+        CgroupsPath = "/airlock/sbx-000000000000/ctr",
+        MemoryBytes = 64 << 20,
+        Cpus = 0.5,
+        Pids = 32,
+        OpenFiles = 100,
+        UserNamespaceHostId = userNs,
+        SeccompErrnoRetHonoured = errnoRet,
     };
 
     [Fact]
