@@ -158,6 +158,7 @@ public sealed class OciBackend : IIsolationBackend
             await driver.DeleteAsync(sandbox.Id, ct).ConfigureAwait(false);
         }
         cgroup.Destroy();
+        PhaseTrace.Mark("cgroups removed");
         Cleanup(sandbox.Id);
     }
 
@@ -181,7 +182,9 @@ public sealed class OciBackend : IIsolationBackend
         {
             var request = ToRequest(template, spec, io.Stdin is not null);
             Prepare(record, driver, ["stdio", "--workspace", template.Workspace.Path]);
+            PhaseTrace.Mark("prepared (record, tmpfs, cgroup, config.json)");
             runtime = driver.Start(["run", "--bundle", _store.Paths.Sandbox(record.Id), record.Id], redirectStdin: true, redirectStdout: true);
+            PhaseTrace.Mark($"{driver.Name} started");
             var stderr = ReadCappedAsync(runtime.StandardError.BaseStream, 64 << 10);
             using var backstop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             backstop.CancelAfter(TimeSpan.FromMilliseconds(request.TimeoutMs) + HostGrace);
@@ -206,6 +209,7 @@ public sealed class OciBackend : IIsolationBackend
                 await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
                 result = SandboxKilled(cgroup) ?? throw RuntimeFailed(driver, await stderr.ConfigureAwait(false));
             }
+            PhaseTrace.Mark("exec result received");
             try
             {
                 runtime.StandardInput.Close();
@@ -226,6 +230,7 @@ public sealed class OciBackend : IIsolationBackend
                     await runtime.WaitForExitAsync(ct).ConfigureAwait(false);
                 }
             }
+            PhaseTrace.Mark($"{driver.Name} exited");
             return new RunResult(record.Id, WithHostReason(result, cgroup.MemoryLimitReached()));
         }
         finally
@@ -237,6 +242,7 @@ public sealed class OciBackend : IIsolationBackend
             }
             runtime?.Dispose();
             await DestroyAsync(record, CancellationToken.None).ConfigureAwait(false);
+            PhaseTrace.Mark("destroyed");
         }
     }
 
@@ -325,6 +331,7 @@ public sealed class OciBackend : IIsolationBackend
     {
         var t = record.Template;
         _store.Save(record);
+        PhaseTrace.Mark("record saved");
         var dir = _store.Paths.Sandbox(record.Id);
         uint? userNs = driver.SupportsUserNamespace && t.Isolation.UserNamespace != UserNamespaceModes.Off ? _options.UserNamespaceHostId : null;
         var rootId = userNs ?? 0;
@@ -339,7 +346,9 @@ public sealed class OciBackend : IIsolationBackend
         {
             throw new IOException($"chown {run}: {Libc.ErrorText(Libc.Errno)}");
         }
+        PhaseTrace.Mark("tmpfs mounted");
         new SandboxCgroup(_layout, _cgroupParent, record.Id).Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
+        PhaseTrace.Mark("cgroup created");
         var rootFs = _rootFs.Prepare(t.RootFs.HostPaths, t.Workspace.Path);
         OciConfig.Write(dir, new BundleSpec
         {

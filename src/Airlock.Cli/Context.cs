@@ -3,6 +3,7 @@ using Airlock.Backends.Oci;
 using Airlock.Core;
 using Airlock.Core.Backends;
 using Airlock.Core.Storage;
+using Airlock.Core.Util;
 using Airlock.Core.Validation;
 
 namespace Airlock.Cli;
@@ -45,8 +46,10 @@ internal sealed class Context
         var ct = cts.Token;
         try
         {
+            PhaseTrace.Mark("command parsed");
             var ctx = new Context();
             await ctx.Oci.ReapOrphansAsync(ct).ConfigureAwait(false);
+            PhaseTrace.Mark("orphans reaped");
             return await body(ctx, ct).ConfigureAwait(false);
         }
         catch (ValidationException e)
