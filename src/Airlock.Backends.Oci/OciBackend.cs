@@ -140,7 +140,9 @@ public sealed class OciBackend : IIsolationBackend
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            // The guest did not enforce the timeout (it is inside the boundary and may be subverted): end the exec by force.
+            // The guest did not enforce the timeout (it is inside the boundary and may be subverted). Stop waiting:
+            // closing the connection makes an honest guest kill the group, and whatever a subverted one keeps running
+            // stays inside the sandbox's cgroup limits until the sandbox is destroyed.
             return new ExecResult(137, 9, KillReasons.Timeout, (long)(request.TimeoutMs + HostGrace.TotalMilliseconds), 0, 0, false);
         }
         return WithHostReason(result, cgroup.MemoryLimitReached());
