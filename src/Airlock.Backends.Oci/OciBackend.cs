@@ -154,6 +154,11 @@ public sealed class OciBackend : IIsolationBackend
     {
         var driver = Driver(sandbox.Template);
         var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        if (cgroup.IsFrozen)
+        {
+            // The runtime waits for its killed processes to exit, which frozen ones never do.
+            cgroup.Freeze(false);
+        }
         if (driver.HasState(sandbox.Id))
         {
             await driver.RunAsync(["kill", sandbox.Id, "KILL"], ct).ConfigureAwait(false);
@@ -170,8 +175,38 @@ public sealed class OciBackend : IIsolationBackend
         {
             return Task.FromResult(SandboxState.Gone);
         }
-        var procs = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id).Processes();
-        return Task.FromResult(procs.Count > 0 ? SandboxState.Running : sandbox.OwnerPid != 0 ? SandboxState.Creating : SandboxState.Stopped);
+        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        var state = cgroup.Processes().Count == 0 ? (sandbox.OwnerPid != 0 ? SandboxState.Creating : SandboxState.Stopped)
+            : cgroup.IsFrozen ? SandboxState.Suspended
+            : SandboxState.Running;
+        return Task.FromResult(state);
+    }
+
+    public Task SuspendAsync(SandboxRecord sandbox, CancellationToken ct)
+    {
+        var cgroup = RunningCgroup(sandbox);
+        if (!cgroup.Freeze(true))
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.HostUnsupported,
+                $"cannot suspend {sandbox.Id}: this host has no cgroup freezer", "mount the freezer controller (cgroup v1) or use cgroup v2");
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task ResumeAsync(SandboxRecord sandbox, CancellationToken ct)
+    {
+        RunningCgroup(sandbox).Freeze(false);
+        return Task.CompletedTask;
+    }
+
+    private SandboxCgroup RunningCgroup(SandboxRecord sandbox)
+    {
+        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        if (cgroup.Processes().Count == 0)
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} is not running", "create a new sandbox");
+        }
+        return cgroup;
     }
 
     public async Task<RunResult> RunAsync(SandboxTemplate template, ExecSpec spec, ExecIo io, CancellationToken ct)
@@ -515,6 +550,11 @@ public sealed class OciBackend : IIsolationBackend
 
     internal async Task<Socket> ConnectAsync(SandboxRecord sandbox, CancellationToken ct)
     {
+        if (new SandboxCgroup(_layout, _cgroupParent, sandbox.Id).IsFrozen)
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.Suspended, $"sandbox {sandbox.Id} is suspended",
+                $"resume it with: airlock sandbox resume {sandbox.Id}");
+        }
         var path = Path.Combine(_store.Paths.Sandbox(sandbox.Id), "run", "guest.sock");
         if (!File.Exists(path))
         {

@@ -20,5 +20,6 @@ public class AirlockException(string code, string message, string? remedy = null
         public const string HostUnsupported = "host-unsupported";
         public const string InvalidArgument = "invalid-argument";
         public const string File = "file";
+        public const string Suspended = "suspended";
     }
 }

@@ -101,6 +101,42 @@ public sealed class LifecycleTests(OciFixture f) : IClassFixture<OciFixture>
         Assert.Empty(OciFixture.Leftovers(f.Home, s.Id));
     }
 
+    [Theory]
+    [MemberData(nameof(OciFixture.Runtimes), MemberType = typeof(OciFixture))]
+    public async Task SuspendFreezesProcessesKeepsStateAndResumes(string runtime)
+    {
+        var s = await f.Backend.CreateAsync(OciFixture.Shell(runtime), CancellationToken.None);
+        var counter = Path.Combine(f.Home, "sandboxes", s.Id, "workspace", "count");
+        long Count() => long.TryParse(File.Exists(counter) ? File.ReadAllText(counter).Trim() : "", out var n) ? n : -1;
+        async Task<long> CountAfter(int ms)
+        {
+            await Task.Delay(ms);
+            return Count();
+        }
+        await f.ExecAsync(s, "sh", "-c", "(i=0; while :; do i=$((i+1)); echo $i > /workspace/count.tmp; mv /workspace/count.tmp /workspace/count; sleep 0.02; done) >/dev/null 2>&1 &");
+        var a = await CountAfter(500);
+        Assert.True(await CountAfter(300) > a, "the counter does not run");
+
+        await f.Backend.SuspendAsync(s, CancellationToken.None);
+        Assert.Equal(SandboxState.Suspended, await f.Backend.StatusAsync(s, CancellationToken.None));
+        var frozen = await CountAfter(200);
+        Assert.Equal(frozen, await CountAfter(400));
+        var refused = await Assert.ThrowsAsync<AirlockException>(() => f.ExecAsync(s, "true"));
+        Assert.Equal(AirlockException.ErrorCodes.Suspended, refused.Code);
+
+        await f.Backend.ResumeAsync(s, CancellationToken.None);
+        Assert.Equal(SandboxState.Running, await f.Backend.StatusAsync(s, CancellationToken.None));
+        Assert.True(await CountAfter(400) > frozen, "the counter did not resume");
+        Assert.Equal(0, (await f.ExecAsync(s, "true")).Result.ExitCode);
+
+        // A suspended sandbox can still be destroyed, promptly and completely.
+        await f.Backend.SuspendAsync(s, CancellationToken.None);
+        var sw = Stopwatch.StartNew();
+        await f.Backend.DestroyAsync(s, CancellationToken.None);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"destroy took {sw.Elapsed}");
+        Assert.Empty(OciFixture.Leftovers(f.Home, s.Id));
+    }
+
     [Fact]
     public async Task KilledCliIsReapedByTheNextInvocation()
     {

@@ -185,7 +185,8 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
         }
     }
 
-    private bool Freeze(bool on)
+    /// <summary>Freezes (or thaws) every process of the sandbox. Returns false where the host has no freezer.</summary>
+    public bool Freeze(bool on)
     {
         try
         {
@@ -207,6 +208,24 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
         catch (IOException)
         {
             return false;
+        }
+    }
+
+    /// <summary>Whether the sandbox is frozen (v1: FREEZING counts, the kernel is still getting there).</summary>
+    public bool IsFrozen
+    {
+        get
+        {
+            try
+            {
+                return layout.Unified
+                    ? File.ReadAllText(Path.Combine(Dir("pids"), "cgroup.freeze")).Trim() == "1"
+                    : File.ReadAllText(Path.Combine(Dir("freezer"), "freezer.state")).Trim() is "FROZEN" or "FREEZING";
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return false;
+            }
         }
     }
 

@@ -17,6 +17,8 @@ internal static class SandboxCommands
         group.Subcommands.Add(CpCmd());
         group.Subcommands.Add(LsCmd());
         group.Subcommands.Add(RmCmd());
+        group.Subcommands.Add(FreezeCmd("suspend", "Freeze a sandbox: its processes stop, memory and files are kept.", suspend: true));
+        group.Subcommands.Add(FreezeCmd("resume", "Thaw a suspended sandbox.", suspend: false));
         return group;
     }
 
@@ -177,6 +179,24 @@ internal static class SandboxCommands
             {
                 var record = ctx.Store.Get(id);
                 await ctx.BackendFor(record.Template.Isolation.Class).DestroyAsync(record, ct).ConfigureAwait(false);
+                Console.Out.WriteLine(id);
+            }
+            return 0;
+        }, ct));
+        return cmd;
+    }
+
+    private static Command FreezeCmd(string name, string description, bool suspend)
+    {
+        var ids = new Argument<string[]>("id") { Arity = ArgumentArity.OneOrMore, Description = "sandbox ids" };
+        var cmd = new Command(name, description) { ids };
+        cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
+        {
+            foreach (var id in p.GetValue(ids)!)
+            {
+                var record = ctx.Store.Get(id);
+                var backend = ctx.BackendFor(record.Template.Isolation.Class);
+                await (suspend ? backend.SuspendAsync(record, ct) : backend.ResumeAsync(record, ct)).ConfigureAwait(false);
                 Console.Out.WriteLine(id);
             }
             return 0;

@@ -29,8 +29,15 @@ public interface IIsolationBackend
     /// Idempotent: destroying a half-created or already destroyed sandbox succeeds.</summary>
     Task DestroyAsync(SandboxRecord sandbox, CancellationToken ct);
 
-    /// <summary>Whether the sandbox is still running.</summary>
+    /// <summary>Whether the sandbox is running, suspended, stopped or gone.</summary>
     Task<SandboxState> StatusAsync(SandboxRecord sandbox, CancellationToken ct);
+
+    /// <summary>Freezes every process of the sandbox, keeping its memory, processes and workspace; execs and file
+    /// operations are refused until <see cref="ResumeAsync"/>.</summary>
+    Task SuspendAsync(SandboxRecord sandbox, CancellationToken ct);
+
+    /// <summary>Thaws a suspended sandbox.</summary>
+    Task ResumeAsync(SandboxRecord sandbox, CancellationToken ct);
 
     /// <summary>Runs one command in a fresh ephemeral sandbox and destroys it; the result names the sandbox.</summary>
     Task<RunResult> RunAsync(SandboxTemplate template, ExecSpec spec, ExecIo io, CancellationToken ct);
@@ -82,6 +89,7 @@ public enum SandboxState
 {
     Creating,
     Running,
+    Suspended,
     Stopped,
     Gone,
 }
