@@ -12,6 +12,8 @@ public static class Program
         root.Subcommands.Add(SandboxCommands.Create());
         root.Subcommands.Add(TemplateCommands.Create());
         root.Subcommands.Add(DoctorCommand.Create());
+        root.Subcommands.Add(KubernetesCommands.Export());
+        root.Subcommands.Add(KubernetesCommands.Import());
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration
         {

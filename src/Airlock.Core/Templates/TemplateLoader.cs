@@ -1,10 +1,9 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Airlock.Core.Model;
+using Airlock.Core.Util;
 using Airlock.Core.Validation;
 using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace Airlock.Core.Templates;
 
@@ -34,7 +33,7 @@ public static class TemplateLoader
         JsonNode? tree;
         try
         {
-            tree = YamlToJson(text);
+            tree = YamlJson.Parse(text);
         }
         catch (YamlException e)
         {
@@ -95,50 +94,4 @@ public static class TemplateLoader
     }
 
     public static string ToJson(SandboxTemplate t) => JsonSerializer.Serialize(t, CoreJson.Default.SandboxTemplate);
-
-    private static JsonNode? YamlToJson(string text)
-    {
-        var yaml = new YamlStream();
-        yaml.Load(new StringReader(text));
-        return yaml.Documents.Count == 0 ? null : Convert(yaml.Documents[0].RootNode);
-    }
-
-    private static JsonNode? Convert(YamlNode node) => node switch
-    {
-        YamlMappingNode map => new JsonObject(map.Children.Select(kv =>
-            KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", Convert(kv.Value)))),
-        YamlSequenceNode seq => new JsonArray(seq.Children.Select(Convert).ToArray()),
-        YamlScalarNode s => Scalar(s),
-        _ => throw new YamlException(node.Start, node.End, "unsupported YAML node"),
-    };
-
-    private static JsonNode? Scalar(YamlScalarNode s)
-    {
-        var v = s.Value ?? "";
-        if (s.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or ScalarStyle.Folded)
-        {
-            return JsonValue.Create(v);
-        }
-        if (v is "" or "~" or "null" or "Null" or "NULL")
-        {
-            return null;
-        }
-        if (v is "true" or "True" or "TRUE")
-        {
-            return JsonValue.Create(true);
-        }
-        if (v is "false" or "False" or "FALSE")
-        {
-            return JsonValue.Create(false);
-        }
-        if (long.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
-        {
-            return JsonValue.Create(l);
-        }
-        if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
-        {
-            return JsonValue.Create(d);
-        }
-        return JsonValue.Create(v);
-    }
 }
