@@ -48,6 +48,16 @@ public sealed class OciBackend : IIsolationBackend
     /// their bind-mounted root, workspace and socket, but not to list it: 0711 on every directory on the way.</summary>
     private static void PrepareStateRoot(string root)
     {
+        // Checked before anything is created, so a refused state directory leaves nothing behind.
+        for (var dir = Path.GetDirectoryName(root); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            if (Directory.Exists(dir) && (File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.HostUnsupported,
+                    $"state directory {root} is not reachable by sandbox users: {dir} has no execute permission for others",
+                    "set AIRLOCK_HOME to a path such as /var/lib/airlock, or chmod o+x " + dir);
+            }
+        }
         Directory.CreateDirectory(root);
         const UnixFileMode traverse = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
@@ -55,15 +65,6 @@ public sealed class OciBackend : IIsolationBackend
         foreach (var sub in new[] { "sandboxes", "shared", "runtime" })
         {
             Directory.CreateDirectory(Path.Combine(root, sub), traverse);
-        }
-        for (var dir = Path.GetDirectoryName(root); dir is not null; dir = Path.GetDirectoryName(dir))
-        {
-            if ((File.GetUnixFileMode(dir) & UnixFileMode.OtherExecute) == 0)
-            {
-                throw new AirlockException(AirlockException.ErrorCodes.HostUnsupported,
-                    $"state directory {root} is not reachable by sandbox users: {dir} has no execute permission for others",
-                    "set AIRLOCK_HOME to a path such as /var/lib/airlock, or chmod o+x " + dir);
-            }
         }
     }
 
