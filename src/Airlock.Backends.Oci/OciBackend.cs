@@ -34,6 +34,8 @@ public sealed class OciBackend : IIsolationBackend
     private readonly Dictionary<string, RuntimeDriver> _drivers = [];
     private readonly string _cgroupParent;
 
+    private SandboxCgroup Cgroup(string id) => new(_layout, _cgroupParent, id);
+
     public OciBackend(SandboxStore store, OciOptions? options = null)
     {
         _store = store;
@@ -123,7 +125,7 @@ public sealed class OciBackend : IIsolationBackend
 
     public async Task<ExecResult> ExecAsync(SandboxRecord sandbox, ExecSpec spec, ExecIo io, CancellationToken ct)
     {
-        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        var cgroup = Cgroup(sandbox.Id);
         cgroup.ResetMemoryPeak();
         var request = ToRequest(sandbox.Template, spec, io.Stdin is not null);
         using var socket = await ConnectAsync(sandbox, ct).ConfigureAwait(false);
@@ -154,7 +156,7 @@ public sealed class OciBackend : IIsolationBackend
     public async Task DestroyAsync(SandboxRecord sandbox, CancellationToken ct)
     {
         var driver = Driver(sandbox.Template);
-        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        var cgroup = Cgroup(sandbox.Id);
         if (cgroup.IsFrozen)
         {
             // The runtime waits for its killed processes to exit, which frozen ones never do.
@@ -176,7 +178,7 @@ public sealed class OciBackend : IIsolationBackend
         {
             return Task.FromResult(SandboxState.Gone);
         }
-        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        var cgroup = Cgroup(sandbox.Id);
         var state = cgroup.Processes().Count == 0 ? (sandbox.OwnerPid != 0 ? SandboxState.Creating : SandboxState.Stopped)
             : cgroup.IsFrozen ? SandboxState.Suspended
             : SandboxState.Running;
@@ -202,7 +204,7 @@ public sealed class OciBackend : IIsolationBackend
 
     private SandboxCgroup RunningCgroup(SandboxRecord sandbox)
     {
-        var cgroup = new SandboxCgroup(_layout, _cgroupParent, sandbox.Id);
+        var cgroup = Cgroup(sandbox.Id);
         if (cgroup.Processes().Count == 0)
         {
             throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} is not running", "create a new sandbox");
@@ -214,7 +216,7 @@ public sealed class OciBackend : IIsolationBackend
     {
         var record = NewRecord(template, ephemeral: true);
         var driver = Driver(template);
-        var cgroup = new SandboxCgroup(_layout, _cgroupParent, record.Id);
+        var cgroup = Cgroup(record.Id);
         Process? runtime = null;
         try
         {
@@ -307,7 +309,7 @@ public sealed class OciBackend : IIsolationBackend
             }
             else
             {
-                dead = new SandboxCgroup(_layout, _cgroupParent, id).Processes().Count == 0;
+                dead = Cgroup(id).Processes().Count == 0;
             }
             if (dead)
             {
@@ -319,7 +321,7 @@ public sealed class OciBackend : IIsolationBackend
         {
             if (SandboxRecord.IsValidId(id) && !known.Contains(id))
             {
-                new SandboxCgroup(_layout, _cgroupParent, id).Destroy();
+                Cgroup(id).Destroy();
                 reaped.Add(id);
             }
         }
@@ -385,7 +387,8 @@ public sealed class OciBackend : IIsolationBackend
             throw new IOException($"chown {run}: {Libc.ErrorText(Libc.Errno)}");
         }
         PhaseTrace.Mark("tmpfs mounted");
-        new SandboxCgroup(_layout, _cgroupParent, record.Id).Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
+        var cgroup = Cgroup(record.Id);
+        cgroup.Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
         PhaseTrace.Mark("cgroup created");
         var rootFs = _rootFs.Prepare(t.RootFs.HostPaths, t.Workspace.Path);
         OciConfig.Write(dir, new BundleSpec
@@ -402,8 +405,7 @@ public sealed class OciBackend : IIsolationBackend
             // The guest resolves commands with the exec's own PATH; its own environment only needs this much.
             Env = ["PATH=/usr/local/bin:/usr/bin:/bin"],
             Hostname = t.RootFs.Hostname,
-            CgroupsPath = new SandboxCgroup(_layout, _cgroupParent, record.Id).RuntimePath,
-            MemoryBytes = Quantity.ParseBytes(t.Resources.Memory),
+            CgroupsPath = cgroup.RuntimePath,
             Cpus = t.Resources.Cpus,
             Pids = t.Resources.Pids,
             OpenFiles = t.Resources.OpenFiles,
@@ -551,7 +553,7 @@ public sealed class OciBackend : IIsolationBackend
 
     internal async Task<Socket> ConnectAsync(SandboxRecord sandbox, CancellationToken ct)
     {
-        if (new SandboxCgroup(_layout, _cgroupParent, sandbox.Id).IsFrozen)
+        if (Cgroup(sandbox.Id).IsFrozen)
         {
             throw new AirlockException(AirlockException.ErrorCodes.Suspended, $"sandbox {sandbox.Id} is suspended",
                 $"resume it with: airlock sandbox resume {sandbox.Id}");

@@ -20,7 +20,6 @@ public sealed class BundleTests
         Env = ["PATH=/usr/bin"],
         Hostname = "sandbox",
         CgroupsPath = "/airlock/sbx-000000000000/ctr",
-        MemoryBytes = 64 << 20,
         Cpus = 0.5,
         Pids = 32,
         OpenFiles = 100,

@@ -15,7 +15,6 @@ public sealed record BundleSpec
     public required IReadOnlyList<string> Env { get; init; }
     public required string Hostname { get; init; }
     public required string CgroupsPath { get; init; }
-    public required long MemoryBytes { get; init; }
     public required double Cpus { get; init; }
     public required int Pids { get; init; }
     public required int OpenFiles { get; init; }

@@ -19,33 +19,34 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
         ? "airlock"
         : "airlock-" + Core.Util.StableHash.Hex(stateRoot)[..12];
 
-    private string Parent => parent;
     private static readonly string[] V1Controllers = ["memory", "pids", "cpu", "freezer"];
     private const long CpuPeriodUs = 100_000;
 
     public string Id => id;
 
     /// <summary>cgroupsPath for the OCI spec: relative to each hierarchy's root.</summary>
-    public string RuntimePath => $"/{Parent}/{id}/ctr";
+    public string RuntimePath => $"/{parent}/{id}/ctr";
 
     /// <summary>Directories where Airlock sets limits: one per v1 controller it uses, or the single v2 one.</summary>
     private IEnumerable<string> OwnDirs => layout.Unified
-        ? [Path.Combine(layout.Root, Parent, id)]
-        : V1Controllers.Select(c => Path.Combine(layout.Root, c)).Where(Directory.Exists).Select(root => Path.Combine(root, Parent, id));
+        ? [Path.Combine(layout.Root, parent, id)]
+        : V1Controllers.Select(c => Path.Combine(layout.Root, c)).Where(Directory.Exists).Select(root => Path.Combine(root, parent, id));
 
     /// <summary>Every directory of this sandbox in every hierarchy: runtimes create the container's cgroup (and so
     /// this parent) in all mounted v1 hierarchies and in the hybrid layout's cgroup2 mount, and teardown removes
     /// them all.</summary>
-    private IEnumerable<string> AllDirs => layout.Unified
-        ? OwnDirs
+    private IEnumerable<string> AllDirs => HierarchyRoots(layout).Select(root => Path.Combine(root, parent, id)).Where(Directory.Exists);
+
+    /// <summary>The root of every cgroup hierarchy: the one v2 mount, or each v1 controller's plus the hybrid
+    /// layout's cgroup2 mount.</summary>
+    private static IEnumerable<string> HierarchyRoots(CgroupLayout layout) => layout.Unified
+        ? [layout.Root]
         : Directory.EnumerateDirectories(layout.Root)
-            .Concat(layout.HybridUnifiedMount is { } h && !h.StartsWith(layout.Root + "/", StringComparison.Ordinal) ? [h] : [])
-            .Select(root => Path.Combine(root, Parent, id))
-            .Where(Directory.Exists);
+            .Concat(layout.HybridUnifiedMount is { } h && !h.StartsWith(layout.Root + "/", StringComparison.Ordinal) ? [h] : []);
 
     private string Dir(string controller) => layout.Unified
-        ? Path.Combine(layout.Root, Parent, id)
-        : Path.Combine(layout.Root, controller, Parent, id);
+        ? Path.Combine(layout.Root, parent, id)
+        : Path.Combine(layout.Root, controller, parent, id);
 
     public void Create(CgroupLimits limits)
     {
@@ -120,9 +121,12 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
     /// (which the runtime removes), so this compares the hierarchical peak with the limit instead.</summary>
     public bool PidsLimitReached()
     {
+        if (layout.Unified)
+        {
+            return ReadKey("pids", "pids.events", "max") > 0;
+        }
         var max = ReadNumber("pids", "pids.max");
-        var peak = ReadNumber("pids", "pids.peak");
-        return layout.Unified ? ReadKey("pids", "pids.events", "max") > 0 : max > 0 && peak >= max;
+        return max > 0 && ReadNumber("pids", "pids.peak") >= max;
     }
 
     /// <summary>Pids of every process in the sandbox's cgroup subtree.</summary>
@@ -240,10 +244,7 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
     /// uninstalling, and for tests and benchmarks that use a throwaway state directory).</summary>
     public static void RemoveParent(CgroupLayout layout, string parent)
     {
-        var roots = layout.Unified
-            ? [layout.Root]
-            : Directory.EnumerateDirectories(layout.Root).Concat(layout.HybridUnifiedMount is { } h && !h.StartsWith(layout.Root + "/", StringComparison.Ordinal) ? [h] : []);
-        foreach (var root in roots)
+        foreach (var root in HierarchyRoots(layout))
         {
             var dir = Path.Combine(root, parent);
             if (Directory.Exists(dir) && !Directory.EnumerateDirectories(dir).Any())
@@ -285,9 +286,9 @@ public sealed class SandboxCgroup(CgroupLayout layout, string parent, string id)
 
     private void EnableV2Controllers()
     {
-        var parent = Path.Combine(layout.Root, Parent);
-        Directory.CreateDirectory(parent);
-        foreach (var dir in new[] { layout.Root, parent })
+        var parentDir = Path.Combine(layout.Root, parent);
+        Directory.CreateDirectory(parentDir);
+        foreach (var dir in new[] { layout.Root, parentDir })
         {
             try
             {
