@@ -11,25 +11,27 @@ namespace Airlock.Cli;
 /// <summary>The composition root of one CLI invocation: state paths, store and backends.</summary>
 internal sealed class Context
 {
+    private readonly Lazy<OciBackend> _oci;
+
     public Context()
     {
         Paths = AirlockPaths.FromEnvironment();
         Store = new SandboxStore(Paths);
-        Oci = new OciBackend(Store);
-        Backends = [Oci];
+        // Built on first use: commands that only read templates need no state directory (and no root).
+        _oci = new Lazy<OciBackend>(() => new OciBackend(Store));
     }
 
     public AirlockPaths Paths { get; }
     public SandboxStore Store { get; }
-    public OciBackend Oci { get; }
-    public IReadOnlyList<IIsolationBackend> Backends { get; }
+    public OciBackend Oci => _oci.Value;
+    public IReadOnlyList<IIsolationBackend> Backends => [Oci];
 
     public IIsolationBackend BackendFor(string isolationClass) =>
         Backends.First(b => b.IsolationClass == isolationClass);
 
-    /// <summary>Runs a command body with the reaping every invocation owes a killed predecessor, and turns errors
-    /// into one line of cause and one of remedy.</summary>
-    public static async Task<int> Guard(Func<Context, CancellationToken, Task<int>> body, CancellationToken outer)
+    /// <summary>Runs a command body, with the reaping every sandbox command owes a killed predecessor (<paramref
+    /// name="reap"/>), and turns errors into one line of cause and one of remedy.</summary>
+    public static async Task<int> Guard(Func<Context, CancellationToken, Task<int>> body, CancellationToken outer, bool reap = true)
     {
         // A signal cancels the command instead of killing the process, so the sandbox is torn down first.
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
@@ -48,7 +50,10 @@ internal sealed class Context
         {
             PhaseTrace.Mark("command parsed");
             var ctx = new Context();
-            await ctx.Oci.ReapOrphansAsync(ct).ConfigureAwait(false);
+            if (reap)
+            {
+                await ctx.Oci.ReapOrphansAsync(ct).ConfigureAwait(false);
+            }
             PhaseTrace.Mark("orphans reaped");
             return await body(ctx, ct).ConfigureAwait(false);
         }
@@ -72,6 +77,12 @@ internal sealed class Context
             return e.Code is AirlockException.ErrorCodes.InvalidArgument or AirlockException.ErrorCodes.NotFound or AirlockException.ErrorCodes.File
                 ? ExitCodes.Usage
                 : ExitCodes.Internal;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            Console.Error.WriteLine($"airlock: error: {e.Message}");
+            Console.Error.WriteLine("  remedy: run Airlock as root (it mounts workspaces and creates cgroups)");
+            return ExitCodes.Internal;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -22,7 +22,7 @@ internal static class KubernetesCommands
             TemplateValidator.EnsureValid(t);
             Write(AgentSandboxTemplates.ExportYaml(t), p.GetValue(output));
             return Task.FromResult(0);
-        }, ct));
+        }, ct, reap: false));
         return cmd;
     }
 
@@ -42,7 +42,7 @@ internal static class KubernetesCommands
             TemplateValidator.EnsureValid(t, ctx.Backends);
             Write(YamlJson.Write(JsonNode.Parse(TemplateLoader.ToJson(t))!), p.GetValue(output));
             return 0;
-        }, ct));
+        }, ct, reap: false));
         return cmd;
     }
 

@@ -28,7 +28,7 @@ internal static class TemplateCommands
         {
             Console.Out.WriteLine(TemplateLoader.ToJson(TemplateLoader.Load(p.GetValue(name)!)));
             return Task.FromResult(0);
-        }, ct));
+        }, ct, reap: false));
         var file = new Argument<string>("template") { Description = "built-in name or file" };
         var validate = new Command("validate", "Check a template; prints every error with its field.") { file };
         validate.SetAction((p, ct) => Context.Guard((ctx, _) =>
@@ -37,7 +37,7 @@ internal static class TemplateCommands
             TemplateValidator.EnsureValid(t, ctx.Backends);
             Console.Out.WriteLine($"template '{t.Name}' is valid");
             return Task.FromResult(0);
-        }, ct));
+        }, ct, reap: false));
         group.Subcommands.Add(ls);
         group.Subcommands.Add(show);
         group.Subcommands.Add(validate);
