@@ -24,7 +24,7 @@ public sealed record OciOptions(string? GuestBinary = null, uint UserNamespaceHo
 /// with its own tmpfs workspace and /tmp, a cgroup Airlock owns, and <c>airlock-guest</c> as PID 1. Ephemeral runs talk
 /// to the guest over the container's stdio; long-lived sandboxes over a Unix socket bind-mounted into the sandbox.
 /// </summary>
-public sealed class OciBackend : IIsolationBackend
+public sealed class OciBackend : IIsolationBackend, IReapingBackend
 {
     private static readonly TimeSpan HostGrace = TimeSpan.FromSeconds(3);
     private readonly SandboxStore _store;
@@ -358,6 +358,8 @@ public sealed class OciBackend : IIsolationBackend
             _options.GuestBinary,
             Environment.GetEnvironmentVariable("AIRLOCK_GUEST"),
             Path.Combine(AppContext.BaseDirectory, "airlock-guest"),
+            // The daemon (artifacts/server) beside the CLI and agent (artifacts/bin).
+            Path.Combine(AppContext.BaseDirectory, "..", "bin", "airlock-guest"),
         };
         return candidates.FirstOrDefault(c => !string.IsNullOrEmpty(c) && File.Exists(c))
             ?? throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable,

@@ -9,5 +9,8 @@ internal sealed record SandboxJson(string Id, string Template, string Runtime, s
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(RunJson))]
+[JsonSerializable(typeof(Airlock.Core.Control.Sandbox))]
+[JsonSerializable(typeof(Airlock.Core.Control.SandboxClaim))]
+[JsonSerializable(typeof(Airlock.Core.Control.SandboxWarmPool))]
 [JsonSerializable(typeof(List<SandboxJson>))]
 internal sealed partial class CliJson : JsonSerializerContext;

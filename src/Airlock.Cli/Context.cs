@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Airlock.Backends.Oci;
+using Airlock.Client;
 using Airlock.Core;
 using Airlock.Core.Backends;
 using Airlock.Core.Storage;
@@ -19,7 +20,18 @@ internal sealed class Context
         Store = new SandboxStore(Paths);
         // Built on first use: commands that only read templates need no state directory (and no root).
         _oci = new Lazy<OciBackend>(() => new OciBackend(Store));
+        Remote = AirlockClient.FromEnvironment();
     }
+
+    /// <summary>The daemon every sandbox verb goes through when <c>AIRLOCK_HOST</c> (or <c>--host</c>) is set.</summary>
+    public AirlockClient? Remote { get; }
+
+    /// <summary>Backends to check a template against locally; none when a daemon will check it.</summary>
+    public IReadOnlyList<IIsolationBackend>? ValidationBackends => Remote is null ? Backends : null;
+
+    public AirlockClient RequireRemote(string verb) => Remote ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+        $"'{verb}' manages a daemon's resources, and no daemon is set",
+        "start one (airlock serve --data-dir DIR), then set AIRLOCK_HOST=unix:DIR/airlock.sock and AIRLOCK_TOKEN");
 
     public AirlockPaths Paths { get; }
     public SandboxStore Store { get; }
@@ -50,7 +62,8 @@ internal sealed class Context
         {
             PhaseTrace.Mark("command parsed");
             var ctx = new Context();
-            if (reap)
+            using var remote = ctx.Remote;
+            if (reap && remote is null)
             {
                 await ctx.Oci.ReapOrphansAsync(ct).ConfigureAwait(false);
             }

@@ -21,5 +21,11 @@ public class AirlockException(string code, string message, string? remedy = null
         public const string InvalidArgument = "invalid-argument";
         public const string File = "file";
         public const string Suspended = "suspended";
+        public const string Conflict = "conflict";
+        public const string NotReady = "not-ready";
+        public const string Unauthorized = "unauthorized";
+        public const string Forbidden = "forbidden";
+        public const string TooLarge = "too-large";
+        public const string InvalidRequest = "invalid-request";
     }
 }

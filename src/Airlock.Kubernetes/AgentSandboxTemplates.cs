@@ -10,8 +10,9 @@ namespace Airlock.Kubernetes;
 /// <summary>
 /// Translates Airlock templates to and from kubernetes-sigs/agent-sandbox <c>SandboxTemplate</c> (v1beta1). What the
 /// CRD can say natively goes into the pod template (runtimeClassName, command, env, CPU and memory limits, a
-/// locked-down securityContext, an empty network policy); Airlock-only fields ride along as <c>airlock.dev/…</c>
-/// annotations, so an import gives back exactly the template that was exported.
+/// locked-down securityContext, an empty network policy) and the spec (envVarsInjectionPolicy); Airlock-only fields
+/// (lifetime, limits the pod spec has no place for) ride along as <c>airlock.dev/…</c> annotations, so an import
+/// gives back exactly the template that was exported.
 /// </summary>
 public static class AgentSandboxTemplates
 {
@@ -48,6 +49,14 @@ public static class AgentSandboxTemplates
         if (t.Description is { } d)
         {
             annotations[Prefix + "description"] = d;
+        }
+        if (t.Lifetime.IdleTimeout is { } idle)
+        {
+            annotations[Prefix + "idle-timeout"] = idle;
+        }
+        if (t.Lifetime.MaxLifetime is { } max)
+        {
+            annotations[Prefix + "max-lifetime"] = max;
         }
         var container = new JsonObject
         {
@@ -97,8 +106,9 @@ public static class AgentSandboxTemplates
             ["metadata"] = new JsonObject { ["name"] = t.Name, ["annotations"] = annotations },
             ["spec"] = new JsonObject
             {
-                // Airlock templates carry their whole environment; a claim may not add to it.
-                ["envVarsInjectionPolicy"] = "Disallowed",
+                // Whether a claim may add to (Allowed) or override (Overrides) the template's environment: the
+                // same field, with the same values, in both worlds.
+                ["envVarsInjectionPolicy"] = t.EnvVarsInjectionPolicy,
                 ["networkPolicyManagement"] = "Managed",
                 // No egress and no ingress rule: with the policy managed, nothing may connect either way.
                 ["networkPolicy"] = new JsonObject { ["egress"] = new JsonArray(), ["ingress"] = new JsonArray() },
@@ -216,6 +226,14 @@ public static class AgentSandboxTemplates
                 : AddError($"{c0}.resources.limits.cpu", $"'{cpuText}' is not a CPU quantity such as 500m or 1", cpus);
         }
 
+        // The CRD defaults the policy to Disallowed, as Airlock does.
+        var injection = Str(doc["spec"]?["envVarsInjectionPolicy"], "spec.envVarsInjectionPolicy") ?? defaults.EnvVarsInjectionPolicy;
+        if (!EnvVarsInjectionPolicies.All.Contains(injection))
+        {
+            errors.Add(new ValidationError("spec.envVarsInjectionPolicy", $"'{injection}' must be one of {string.Join(", ", EnvVarsInjectionPolicies.All)}"));
+            injection = defaults.EnvVarsInjectionPolicy;
+        }
+
         var template = new SandboxTemplate
         {
             Name = name,
@@ -249,6 +267,12 @@ public static class AgentSandboxTemplates
             },
             Env = env,
             Network = new NetworkSpec { Mode = Ann("network-mode", defaults.Network.Mode) },
+            EnvVarsInjectionPolicy = injection,
+            Lifetime = new LifetimeSpec
+            {
+                IdleTimeout = a[Prefix + "idle-timeout"] is not null ? Ann("idle-timeout", "") : null,
+                MaxLifetime = a[Prefix + "max-lifetime"] is not null ? Ann("max-lifetime", "") : null,
+            },
         };
         if (errors.Count > 0)
         {

@@ -31,7 +31,7 @@ internal static class RunCommand
                 code = File.Exists(file) ? await File.ReadAllTextAsync(file, ct).ConfigureAwait(false)
                     : throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"--python-file '{file}' does not exist", "give the path of a Python file on this machine");
             }
-            var template = opts.Resolve(p, ctx, code is null ? "shell" : "python");
+            var template = await opts.ResolveAsync(p, ctx, code is null ? "shell" : "python", ct).ConfigureAwait(false);
             var argv = p.GetValue(cmdArgs) ?? [];
             if (code is not null)
             {
@@ -46,17 +46,19 @@ internal static class RunCommand
                 throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "no command given", "write: airlock run -- COMMAND ARGS, or airlock run --python CODE");
             }
             var stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
-            var backend = ctx.BackendFor(template.Isolation.Class);
             var spec = new ExecSpec(argv);
+            Func<ExecIo, Task<RunResult>> run = ctx.Remote is { } remote
+                ? io => remote.RunAsync(template, spec, io, ct)
+                : io => ctx.BackendFor(template.Isolation.Class).RunAsync(template, spec, io, ct);
             if (p.GetValue(json))
             {
                 var stdout = new MemoryStream();
                 var stderr = new MemoryStream();
-                var run = await backend.RunAsync(template, spec, ExecIo.Capture(stdout, stderr, stdin), ct).ConfigureAwait(false);
-                Output.WriteJson(run.SandboxId, run.Result, stdout, stderr);
-                return run.Result.ExitCode;
+                var r = await run(ExecIo.Capture(stdout, stderr, stdin)).ConfigureAwait(false);
+                Output.WriteJson(r.SandboxId, r.Result, stdout, stderr);
+                return r.Result.ExitCode;
             }
-            var result = await backend.RunAsync(template, spec, Output.Console(stdin), ct).ConfigureAwait(false);
+            var result = await run(Output.Console(stdin)).ConfigureAwait(false);
             Output.ReportKill(result.Result);
             return result.Result.ExitCode;
         }, ct));

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Text.Json;
 using Airlock.Core;
 using Airlock.Core.Backends;
+using Airlock.Core.Control;
+using Airlock.Guest.Protocol;
 using Spectre.Console;
 
 namespace Airlock.Cli.Commands;
@@ -17,6 +19,7 @@ internal static class SandboxCommands
         group.Subcommands.Add(CpCmd());
         group.Subcommands.Add(LsCmd());
         group.Subcommands.Add(RmCmd());
+        group.Subcommands.Add(InspectCmd());
         group.Subcommands.Add(FreezeCmd("suspend", "Freeze a sandbox: its processes stop, memory and files are kept.", suspend: true));
         group.Subcommands.Add(FreezeCmd("resume", "Thaw a suspended sandbox.", suspend: false));
         return group;
@@ -25,23 +28,28 @@ internal static class SandboxCommands
     private static Command CreateCmd()
     {
         var opts = new TemplateOptions();
-        var cmd = new Command("create", "Start a sandbox and print its id.");
+        var name = new Option<string?>("--name") { Description = "name of the sandbox (with a daemon; default: generated)" };
+        var cmd = new Command("create", "Start a sandbox and print its name.") { name };
         opts.AddTo(cmd);
         cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
         {
-            var template = opts.Resolve(p, ctx, "shell");
-            var backend = ctx.BackendFor(template.Isolation.Class);
-            SandboxRecord record;
+            var template = await opts.ResolveAsync(p, ctx, "shell", ct).ConfigureAwait(false);
+            Func<Task<string>> create = ctx.Remote is { } remote
+                ? async () => (await remote.CreateSandboxAsync(p.GetValue(name), null, template, ct).ConfigureAwait(false)).Name
+                : p.GetValue(name) is not null
+                    ? throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "--name needs a daemon", "set AIRLOCK_HOST, or drop --name")
+                    : async () => (await ctx.BackendFor(template.Isolation.Class).CreateAsync(template, ct).ConfigureAwait(false)).Id;
+            string id;
             if (!Console.IsErrorRedirected)
             {
-                record = await AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) })
-                    .Status().StartAsync($"starting {template.Name} sandbox ({template.Isolation.Runtime})", _ => backend.CreateAsync(template, ct)).ConfigureAwait(false);
+                id = await AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) })
+                    .Status().StartAsync($"starting {template.Name} sandbox ({template.Isolation.Runtime})", _ => create()).ConfigureAwait(false);
             }
             else
             {
-                record = await backend.CreateAsync(template, ct).ConfigureAwait(false);
+                id = await create().ConfigureAwait(false);
             }
-            Console.Out.WriteLine(record.Id);
+            Console.Out.WriteLine(id);
             return 0;
         }, ct));
         return cmd;
@@ -58,8 +66,7 @@ internal static class SandboxCommands
         var cmd = new Command("exec", "Run a command in a running sandbox.") { id, cmdArgs, timeout, json, env, cwd };
         cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
         {
-            var record = ctx.Store.Get(p.GetValue(id)!);
-            var backend = ctx.BackendFor(record.Template.Isolation.Class);
+            var sandbox = p.GetValue(id)!;
             var envs = TemplateOptions.ParseEnv(p.GetValue(env) ?? []);
             var spec = new ExecSpec(p.GetValue(cmdArgs)!, envs, p.GetValue(cwd), TemplateOptions.ParseTimeout(p.GetValue(timeout)));
             var stdin = Console.IsInputRedirected ? Console.OpenStandardInput() : null;
@@ -67,11 +74,11 @@ internal static class SandboxCommands
             {
                 var stdout = new MemoryStream();
                 var stderr = new MemoryStream();
-                var r = await backend.ExecAsync(record, spec, ExecIo.Capture(stdout, stderr, stdin), ct).ConfigureAwait(false);
-                Output.WriteJson(record.Id, r, stdout, stderr);
+                var r = await ExecAsync(ctx, sandbox, spec, ExecIo.Capture(stdout, stderr, stdin), ct).ConfigureAwait(false);
+                Output.WriteJson(sandbox, r, stdout, stderr);
                 return r.ExitCode;
             }
-            var result = await backend.ExecAsync(record, spec, Output.Console(stdin), ct).ConfigureAwait(false);
+            var result = await ExecAsync(ctx, sandbox, spec, Output.Console(stdin), ct).ConfigureAwait(false);
             Output.ReportKill(result);
             return result.ExitCode;
         }, ct));
@@ -88,8 +95,7 @@ internal static class SandboxCommands
             var (s, d) = (p.GetValue(src)!, p.GetValue(dst)!);
             if (SplitRef(s) is { } from && SplitRef(d) is null)
             {
-                var record = ctx.Store.Get(from.Id);
-                var files = ctx.BackendFor(record.Template.Isolation.Class).Files(record);
+                var files = Files(ctx, from.Id);
                 if (d == "-")
                 {
                     await using var stdout = Console.OpenStandardOutput();
@@ -114,13 +120,12 @@ internal static class SandboxCommands
             }
             if (SplitRef(d) is { } to && SplitRef(s) is null)
             {
-                var record = ctx.Store.Get(to.Id);
                 if (s != "-" && !File.Exists(s))
                 {
                     throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"'{s}' is not a file on this machine", "give an existing file, or - for stdin");
                 }
                 await using var input = s == "-" ? Console.OpenStandardInput() : File.OpenRead(s);
-                await ctx.BackendFor(record.Template.Isolation.Class).Files(record).WriteAsync(to.Path, input, 0x1A4, ct).ConfigureAwait(false);
+                await Files(ctx, to.Id).WriteAsync(to.Path, input, 0x1A4, ct).ConfigureAwait(false);
                 return 0;
             }
             throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "exactly one of source and destination must be ID:path",
@@ -139,8 +144,7 @@ internal static class SandboxCommands
             if (p.GetValue(target) is { } t)
             {
                 var r = SplitRef(t.Contains(':') ? t : t + ":.") ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"'{t}' is not ID:path", "write ID:path");
-                var record = ctx.Store.Get(r.Id);
-                var entries = await ctx.BackendFor(record.Template.Isolation.Class).Files(record).ListAsync(r.Path, ct).ConfigureAwait(false);
+                var entries = await Files(ctx, r.Id).ListAsync(r.Path, ct).ConfigureAwait(false);
                 foreach (var e in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
                 {
                     Console.Out.WriteLine($"{e.Type,-8} {e.Size,10}  {e.Name}");
@@ -148,7 +152,16 @@ internal static class SandboxCommands
                 return 0;
             }
             var rows = new List<SandboxJson>();
-            foreach (var rec in ctx.Store.List().Where(r => !r.Ephemeral))
+            if (ctx.Remote is { } remote)
+            {
+                foreach (var sb in await remote.ListSandboxesAsync(ct).ConfigureAwait(false))
+                {
+                    var ready = Conditions.Find(sb.Status.Conditions, Conditions.Ready);
+                    rows.Add(new SandboxJson(sb.Name, sb.Spec.SandboxTemplateRef?.Name ?? "", sb.Status.WarmPool is { } pool ? "pool:" + pool : sb.Status.LaunchType,
+                        ready is null ? "Unknown" : ready.Status == Conditions.True ? "Ready" : ready.Reason, sb.Status.CreatedAt));
+                }
+            }
+            foreach (var rec in ctx.Remote is null ? ctx.Store.List().Where(r => !r.Ephemeral) : [])
             {
                 var state = await ctx.BackendFor(rec.Template.Isolation.Class).StatusAsync(rec, ct).ConfigureAwait(false);
                 rows.Add(new SandboxJson(rec.Id, rec.Template.Name, rec.Template.Isolation.Runtime, state.ToString(), rec.CreatedAt));
@@ -177,8 +190,15 @@ internal static class SandboxCommands
         {
             foreach (var id in p.GetValue(ids)!)
             {
-                var record = ctx.Store.Get(id);
-                await ctx.BackendFor(record.Template.Isolation.Class).DestroyAsync(record, ct).ConfigureAwait(false);
+                if (ctx.Remote is { } remote)
+                {
+                    await remote.DeleteSandboxAsync(id, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    var record = ctx.Store.Get(id);
+                    await ctx.BackendFor(record.Template.Isolation.Class).DestroyAsync(record, ct).ConfigureAwait(false);
+                }
                 Console.Out.WriteLine(id);
             }
             return 0;
@@ -194,9 +214,16 @@ internal static class SandboxCommands
         {
             foreach (var id in p.GetValue(ids)!)
             {
-                var record = ctx.Store.Get(id);
-                var backend = ctx.BackendFor(record.Template.Isolation.Class);
-                await (suspend ? backend.SuspendAsync(record, ct) : backend.ResumeAsync(record, ct)).ConfigureAwait(false);
+                if (ctx.Remote is { } remote)
+                {
+                    await (suspend ? remote.SuspendAsync(id, ct) : remote.ResumeAsync(id, ct)).ConfigureAwait(false);
+                }
+                else
+                {
+                    var record = ctx.Store.Get(id);
+                    var backend = ctx.BackendFor(record.Template.Isolation.Class);
+                    await (suspend ? backend.SuspendAsync(record, ct) : backend.ResumeAsync(record, ct)).ConfigureAwait(false);
+                }
                 Console.Out.WriteLine(id);
             }
             return 0;
@@ -204,9 +231,49 @@ internal static class SandboxCommands
         return cmd;
     }
 
+    private static Command InspectCmd()
+    {
+        var id = new Argument<string>("id") { Description = "sandbox name" };
+        var cmd = new Command("inspect", "Print a sandbox's spec and status (conditions, pool, claim) as JSON.") { id };
+        cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
+        {
+            if (ctx.Remote is { } remote)
+            {
+                var sb = await remote.GetSandboxAsync(p.GetValue(id)!, ct).ConfigureAwait(false);
+                Console.Out.WriteLine(JsonSerializer.Serialize(sb, CliJson.Default.Sandbox));
+                return 0;
+            }
+            var record = ctx.Store.Get(p.GetValue(id)!);
+            Console.Out.WriteLine(JsonSerializer.Serialize(record, Core.CoreJson.Default.SandboxRecord));
+            return 0;
+        }, ct));
+        return cmd;
+    }
+
+    private static Task<ExecResult> ExecAsync(Context ctx, string sandbox, ExecSpec spec, ExecIo io, CancellationToken ct)
+    {
+        if (ctx.Remote is { } remote)
+        {
+            return remote.ExecAsync(sandbox, spec, io, ct);
+        }
+        var record = ctx.Store.Get(sandbox);
+        return ctx.BackendFor(record.Template.Isolation.Class).ExecAsync(record, spec, io, ct);
+    }
+
+    private static ISandboxFiles Files(Context ctx, string sandbox)
+    {
+        if (ctx.Remote is { } remote)
+        {
+            return remote.Files(sandbox);
+        }
+        var record = ctx.Store.Get(sandbox);
+        return ctx.BackendFor(record.Template.Isolation.Class).Files(record);
+    }
+
+    /// <summary>NAME:path, where NAME is a sandbox name (a DNS label: no '/' or '.'), so ./a:b stays a host path.</summary>
     private static (string Id, string Path)? SplitRef(string s)
     {
         var colon = s.IndexOf(':');
-        return colon > 0 && s[..colon].StartsWith("sbx-", StringComparison.Ordinal) ? (s[..colon], s[(colon + 1)..]) : null;
+        return colon > 0 && Core.Validation.TemplateValidator.IsValidName(s[..colon]) ? (s[..colon], s[(colon + 1)..]) : null;
     }
 }

@@ -11,17 +11,18 @@ internal static class TemplateCommands
     public static Command Create()
     {
         var group = new Command("template", "Inspect and validate sandbox templates.");
-        var ls = new Command("ls", "List built-in templates.");
-        ls.SetAction(_ =>
+        var ls = new Command("ls", "List templates: built-in ones, or with a daemon, the daemon's.");
+        ls.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
         {
             var table = new Table().AddColumns("NAME", "CLASS", "RUNTIME", "DESCRIPTION");
-            foreach (var t in BuiltinTemplates.All)
+            var all = ctx.Remote is { } remote ? await remote.ListTemplatesAsync(ct).ConfigureAwait(false) : BuiltinTemplates.All;
+            foreach (var t in all)
             {
                 table.AddRow(t.Name, t.Isolation.Class, t.Isolation.Runtime, Markup.Escape(t.Description ?? ""));
             }
             AnsiConsole.Write(table);
             return 0;
-        });
+        }, ct, reap: false));
         var name = new Argument<string>("template") { Description = "built-in name or file" };
         var show = new Command("show", "Print a template as JSON, with every default filled in.") { name };
         show.SetAction((p, ct) => Context.Guard((_, _) =>
@@ -41,6 +42,8 @@ internal static class TemplateCommands
         group.Subcommands.Add(ls);
         group.Subcommands.Add(show);
         group.Subcommands.Add(validate);
+        group.Subcommands.Add(ControlCommands.TemplateApply());
+        group.Subcommands.Add(ControlCommands.TemplateRm());
         return group;
     }
 }

@@ -29,10 +29,26 @@ internal sealed class TemplateOptions
         }
     }
 
-    /// <summary>The template with command-line overrides applied, validated against the available backends.</summary>
-    public SandboxTemplate Resolve(ParseResult p, Context ctx, string defaultTemplate)
+    /// <summary>Whether any option changes the named template (else a daemon can be sent just its name).</summary>
+    public bool HasOverrides(ParseResult p) =>
+        p.GetValue(Runtime) is not null || p.GetValue(Memory) is not null || p.GetValue(Cpus) is not null || p.GetValue(Pids) is not null
+        || p.GetValue(Timeout) is not null || p.GetValue(OutputLimit) is not null || p.GetValue(Disk) is not null
+        || p.GetValue(WorkspaceSize) is not null || p.GetValue(Env) is { Length: > 0 };
+
+    /// <summary>The template named by --template: a file, or (with a daemon) one the daemon knows, or a built-in.</summary>
+    public async Task<SandboxTemplate> LoadAsync(ParseResult p, Context ctx, string defaultTemplate, CancellationToken ct)
     {
-        var t = TemplateLoader.Load(p.GetValue(Template) ?? defaultTemplate);
+        var name = p.GetValue(Template) ?? defaultTemplate;
+        return ctx.Remote is { } r && !File.Exists(name) && TemplateValidator.IsValidName(name)
+            ? await r.GetTemplateAsync(name, ct).ConfigureAwait(false)
+            : TemplateLoader.Load(name);
+    }
+
+    /// <summary>The template with command-line overrides applied, validated against the available backends (with a
+    /// daemon: validated there).</summary>
+    public async Task<SandboxTemplate> ResolveAsync(ParseResult p, Context ctx, string defaultTemplate, CancellationToken ct)
+    {
+        var t = await LoadAsync(p, ctx, defaultTemplate, ct).ConfigureAwait(false);
         if (p.GetValue(Runtime) is { } rt)
         {
             t = t with { Isolation = t.Isolation with { Runtime = rt } };
@@ -58,7 +74,7 @@ internal sealed class TemplateOptions
             }
             t = t with { Env = env };
         }
-        TemplateValidator.EnsureValid(t, ctx.Backends);
+        TemplateValidator.EnsureValid(t, ctx.ValidationBackends);
         return t;
     }
 

@@ -43,6 +43,14 @@ public interface IIsolationBackend
     Task<RunResult> RunAsync(SandboxTemplate template, ExecSpec spec, ExecIo io, CancellationToken ct);
 }
 
+/// <summary>A backend that can find and destroy what a killed owner (CLI or daemon) left behind.</summary>
+public interface IReapingBackend
+{
+    /// <summary>Destroys sandboxes whose owner died, persistent ones with no process left, half-created ones, and
+    /// host resources no sandbox owns. Returns the ids reaped.</summary>
+    Task<IReadOnlyList<string>> ReapOrphansAsync(CancellationToken ct);
+}
+
 /// <summary>File operations on a sandbox's workspace. Paths are relative to the workspace (or absolute under it);
 /// <c>..</c>, absolute paths elsewhere and symlinks that resolve outside fail with an <see cref="AirlockException"/>
 /// of code <c>file</c>.</summary>

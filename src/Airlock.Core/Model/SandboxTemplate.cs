@@ -43,6 +43,32 @@ public sealed record SandboxTemplate
 
     /// <summary>Network policy.</summary>
     public NetworkSpec Network { get; init; } = new();
+
+    /// <summary>Whether a claim may add to (<c>Allowed</c>) or override (<c>Overrides</c>) the environment;
+    /// <c>Disallowed</c> (default) rejects a claim that sets any variable. Same values as agent-sandbox.</summary>
+    public string EnvVarsInjectionPolicy { get; init; } = EnvVarsInjectionPolicies.Disallowed;
+
+    /// <summary>How long sandboxes of this template live when a daemon manages them.</summary>
+    public LifetimeSpec Lifetime { get; init; } = new();
+}
+
+public static class EnvVarsInjectionPolicies
+{
+    public const string Allowed = "Allowed";
+    public const string Overrides = "Overrides";
+    public const string Disallowed = "Disallowed";
+    public static readonly string[] All = [Allowed, Overrides, Disallowed];
+}
+
+/// <summary>Lifetime limits applied by the control plane (<c>airlock serve</c>).</summary>
+public sealed record LifetimeSpec
+{
+    /// <summary>Destroy a sandbox when no exec or file operation has touched it for this long (e.g. <c>10m</c>);
+    /// null: never. A suspended sandbox is not idle-expired.</summary>
+    public string? IdleTimeout { get; init; }
+
+    /// <summary>Destroy a sandbox this long after it was created or claimed (e.g. <c>1h</c>); null: never.</summary>
+    public string? MaxLifetime { get; init; }
 }
 
 /// <summary>Isolation class and the runtime within it.</summary>

@@ -54,7 +54,7 @@ public static class Quantity
             return false;
         }
         var s = text.Trim();
-        (string Suffix, double Ms)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];
+        (string Suffix, double Ms)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)];
         foreach (var (suffix, ms) in units)
         {
             if (s.EndsWith(suffix, StringComparison.Ordinal)

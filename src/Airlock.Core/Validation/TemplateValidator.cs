@@ -23,6 +23,9 @@ public static partial class TemplateValidator
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex EnvNamePattern();
 
+    /// <summary>Whether <paramref name="name"/> is a valid resource name (a DNS label, as Kubernetes names).</summary>
+    public static bool IsValidName(string? name) => NamePattern().IsMatch(name ?? "");
+
     public static IReadOnlyList<ValidationError> Validate(SandboxTemplate t, IEnumerable<IIsolationBackend>? backends = null)
     {
         var errors = new List<ValidationError>();
@@ -115,6 +118,13 @@ public static partial class TemplateValidator
                 : $"'{t.Network.Mode}' is not a network mode; use 'none'");
         }
 
+        if (!EnvVarsInjectionPolicies.All.Contains(t.EnvVarsInjectionPolicy))
+        {
+            Add("envVarsInjectionPolicy", $"'{t.EnvVarsInjectionPolicy}' must be one of {string.Join(", ", EnvVarsInjectionPolicies.All)}");
+        }
+        Lifetime("lifetime.idleTimeout", t.Lifetime.IdleTimeout, Add);
+        Lifetime("lifetime.maxLifetime", t.Lifetime.MaxLifetime, Add);
+
         if (backends is not null && errors.Count == 0)
         {
             var backend = backends.FirstOrDefault(b => b.IsolationClass == t.Isolation.Class);
@@ -153,6 +163,22 @@ public static partial class TemplateValidator
         if (!UserNamespaceModes.All.Contains(iso.UserNamespace))
         {
             add("isolation.userNamespace", $"'{iso.UserNamespace}' must be one of {string.Join(", ", UserNamespaceModes.All)}");
+        }
+    }
+
+    private static void Lifetime(string field, string? value, Action<string, string> add)
+    {
+        if (value is null)
+        {
+            return;
+        }
+        if (!Quantity.TryParseDuration(value, out var d))
+        {
+            add(field, $"'{value}' is not a duration such as 30s, 10m or 1h");
+        }
+        else if (d < TimeSpan.FromSeconds(1) || d > TimeSpan.FromDays(30))
+        {
+            add(field, $"'{value}' must be between 1s and 30d");
         }
     }
 

@@ -7,7 +7,7 @@ public sealed record ValidationError(string Field, string Reason)
 }
 
 /// <summary>A spec failed validation; <see cref="Errors"/> lists every problem at once.</summary>
-public sealed class ValidationException(string subject, IReadOnlyList<ValidationError> errors)
+public class ValidationException(string subject, IReadOnlyList<ValidationError> errors)
     : AirlockException(
         AirlockException.ErrorCodes.InvalidTemplate,
         $"{subject} is invalid: " + string.Join("; ", errors),

@@ -1,0 +1,167 @@
+using System.Net;
+using Airlock.Backends.Oci;
+using Airlock.ControlPlane.Audit;
+using Airlock.ControlPlane.Auth;
+using Airlock.ControlPlane.Lifecycle;
+using Airlock.ControlPlane.Store;
+using Airlock.ControlPlane.Telemetry;
+using Airlock.Core;
+using Airlock.Core.Storage;
+using Airlock.Server.Api;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Airlock.Server.Hosting;
+
+public sealed record DaemonOptions(string DataDir, IReadOnlyList<string> Listen, string? OtlpEndpoint, TimeSpan ReconcileInterval);
+
+/// <summary>
+/// <c>airlock serve</c>: the control plane on ASP.NET Core. Listens on a Unix socket (default
+/// <c>DATA_DIR/airlock.sock</c>) and optionally on loopback TCP; only one daemon may own a data directory.
+/// </summary>
+public static class DaemonHost
+{
+    public static async Task<int> RunAsync(DaemonOptions o, CancellationToken ct)
+    {
+        var dataDir = Path.GetFullPath(o.DataDir);
+        var endpoints = ParseListen(o.Listen, dataDir);
+        Directory.CreateDirectory(dataDir);
+        // One daemon per data directory: an exclusive lock held for the daemon's life (flock, released on death).
+        await using var lockFile = TakeLock(dataDir);
+
+        var store = new ControlStore(dataDir);
+        var audit = new AuditLog(store);
+        var records = new SandboxStore(new AirlockPaths(Path.Combine(dataDir, "state")));
+        var backend = new OciBackend(records);
+        var controller = new SandboxController(store, audit, backend, records, TimeProvider.System,
+            new ControllerOptions { ReconcileInterval = o.ReconcileInterval });
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = Endpoints.FileLimit + (1 << 20);
+            k.Limits.MaxRequestHeadersTotalSize = 32 << 10;
+            k.AddServerHeader = false;
+            foreach (var ep in endpoints)
+            {
+                if (ep.Socket is { } path)
+                {
+                    k.ListenUnixSocket(path);
+                }
+                else
+                {
+                    k.Listen(ep.Tcp!);
+                }
+            }
+        });
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(audit);
+        builder.Services.AddSingleton(controller);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => new TokenService(store, TimeProvider.System));
+        builder.Services.AddOpenApi();
+        var otlp = o.OtlpEndpoint ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if (!string.IsNullOrEmpty(otlp))
+        {
+            var endpoint = new Uri(otlp);
+            builder.Services.AddOpenTelemetry()
+                .ConfigureResource(r => r.AddService("airlock"))
+                .WithTracing(t => t.AddSource(AirlockTelemetry.Name).AddAspNetCoreInstrumentation()
+                    .AddOtlpExporter(e => { e.Endpoint = new Uri(endpoint, "v1/traces"); e.Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf; }))
+                .WithMetrics(m => m.AddMeter(AirlockTelemetry.Name)
+                    .AddOtlpExporter((e, r) =>
+                    {
+                        e.Endpoint = new Uri(endpoint, "v1/metrics");
+                        e.Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf;
+                        r.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 5000;
+                    }));
+        }
+
+        var app = builder.Build();
+        app.UseRouting();
+        app.UseMiddleware<AuditAuthMiddleware>();
+        app.MapOpenApi("/openapi.json").WithMetadata(new ApiAction("api.openapi", null));
+        Endpoints.Map(app);
+
+        var report = await controller.StartAsync(ct).ConfigureAwait(false);
+        await app.StartAsync(ct).ConfigureAwait(false);
+        foreach (var ep in endpoints.Where(e => e.Socket is not null))
+        {
+            // Tokens guard every call; the socket itself is for root and the daemon's group only.
+            File.SetUnixFileMode(ep.Socket!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        }
+        Console.Error.WriteLine($"airlock: serving {string.Join(", ", endpoints.Select(e => e.Display))} (data {dataDir}; adopted {report.Adopted}, lost {report.Lost}, reaped {report.Reaped.Count})");
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var reg = ct.Register(() => stop.TrySetResult());
+        await stop.Task.ConfigureAwait(false);
+        Console.Error.WriteLine("airlock: stopping; sandboxes keep running and are adopted by the next start");
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await controller.DisposeAsync().ConfigureAwait(false);
+        await audit.DisposeAsync().ConfigureAwait(false);
+        store.Dispose();
+        foreach (var ep in endpoints.Where(e => e.Socket is not null))
+        {
+            File.Delete(ep.Socket!);
+        }
+        return 0;
+    }
+
+    private static FileStream TakeLock(string dataDir)
+    {
+        try
+        {
+            return new FileStream(Path.Combine(dataDir, "daemon.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.Conflict, $"another airlock daemon is serving {dataDir}",
+                "stop it first, or give another --data-dir");
+        }
+    }
+
+    private sealed record Listen(string Display, string? Socket, IPEndPoint? Tcp);
+
+    private static List<Listen> ParseListen(IReadOnlyList<string> specs, string dataDir)
+    {
+        var list = new List<Listen>();
+        foreach (var spec in specs.Count == 0 ? ["unix:" + Path.Combine(dataDir, "airlock.sock")] : specs)
+        {
+            if (spec.StartsWith("unix:", StringComparison.Ordinal))
+            {
+                var path = Path.GetFullPath(spec[5..]);
+                if (File.Exists(path) || Directory.Exists(path))
+                {
+                    // A stale socket of a killed daemon (the data-dir lock proves no live daemon holds it).
+                    if ((File.GetAttributes(path) & FileAttributes.Directory) != 0)
+                    {
+                        throw Bad(spec, "is a directory");
+                    }
+                    File.Delete(path);
+                }
+                list.Add(new Listen("unix:" + path, path, null));
+            }
+            else if (Uri.TryCreate(spec, UriKind.Absolute, out var uri) && uri.Scheme == "http" && uri.AbsolutePath == "/")
+            {
+                var host = uri.Host.Trim('[', ']');
+                var ip = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out var a) ? a : null;
+                if (ip is null || !IPAddress.IsLoopback(ip))
+                {
+                    throw Bad(spec, "must be a loopback address (127.0.0.1 or [::1]): the API is not for the network");
+                }
+                list.Add(new Listen(spec, null, new IPEndPoint(ip, uri.Port)));
+            }
+            else
+            {
+                throw Bad(spec, "is neither unix:PATH nor http://127.0.0.1:PORT");
+            }
+        }
+        return list;
+    }
+
+    private static AirlockException Bad(string spec, string why) =>
+        new(AirlockException.ErrorCodes.InvalidArgument, $"--listen '{spec}' {why}", "write --listen unix:/run/airlock.sock or --listen http://127.0.0.1:7070");
+}

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Airlock.Server.Admin;
+using Airlock.Server.Hosting;
+
+namespace Airlock.Server;
+
+/// <summary><c>airlock-server</c>: the daemon and the commands that work on its data directory (<c>airlock serve</c>,
+/// <c>airlock token …</c> and <c>airlock audit …</c> run this program).</summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Airlock daemon and store administration.");
+        root.Subcommands.Add(ServeCommand());
+        root.Subcommands.Add(AdminCommands.Token());
+        root.Subcommands.Add(AdminCommands.Audit());
+        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }).ConfigureAwait(false);
+    }
+
+    private static Command ServeCommand()
+    {
+        var dataDir = AdminCommands.DataDirOption();
+        var listen = new Option<string[]>("--listen") { Description = "unix:PATH (default DATA_DIR/airlock.sock) or http://127.0.0.1:PORT; repeatable" };
+        var otlp = new Option<string?>("--otlp-endpoint") { Description = "export traces and metrics via OTLP/HTTP to this base URL (default: off, or OTEL_EXPORTER_OTLP_ENDPOINT)" };
+        var interval = new Option<double>("--reconcile-interval") { Description = "seconds between reconcile passes", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("serve", "Run the control-plane daemon.") { dataDir, listen, otlp, interval };
+        cmd.SetAction((p, ct) => AdminCommands.Guard(async token =>
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
+            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
+            using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
+            return await DaemonHost.RunAsync(new DaemonOptions(p.GetValue(dataDir)!, p.GetValue(listen) ?? [], p.GetValue(otlp),
+                TimeSpan.FromSeconds(Math.Clamp(p.GetValue(interval), 0.05, 60))), cts.Token).ConfigureAwait(false);
+        }, ct));
+        return cmd;
+    }
+}
