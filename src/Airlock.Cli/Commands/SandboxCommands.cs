@@ -144,7 +144,7 @@ internal static class SandboxCommands
             if (p.GetValue(target) is { } t)
             {
                 var r = SplitRef(t.Contains(':') ? t : t + ":.") ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"'{t}' is not ID:path", "write ID:path");
-                var entries = await Files(ctx, r.Id).ListAsync(r.Path, ct).ConfigureAwait(false);
+                var entries = await Files(ctx, r.Id).ListAsync(r.Path.Length == 0 ? "." : r.Path, ct).ConfigureAwait(false);
                 foreach (var e in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
                 {
                     Console.Out.WriteLine($"{e.Type,-8} {e.Size,10}  {e.Name}");

@@ -596,8 +596,19 @@ public sealed class SandboxController : IAsyncDisposable
             AirlockTelemetry.ExecLatency.Record(sw.Elapsed.TotalMilliseconds);
             if (warm is not null)
             {
-                await DestroyBackendAsync(warm, CancellationToken.None).ConfigureAwait(false);
+                // The store already forgot it: tear it down after the answer (a daemon killed first leaves an orphan
+                // that the next start reaps).
+                Track(Task.Run(() => DestroyBackendAsync(warm, CancellationToken.None), CancellationToken.None));
             }
+        }
+    }
+
+    private void Track(Task task)
+    {
+        lock (_background)
+        {
+            _background.RemoveAll(t => t.IsCompleted);
+            _background.Add(task);
         }
     }
 
@@ -968,11 +979,7 @@ public sealed class SandboxController : IAsyncDisposable
                     _createSlots.Release();
                 }
             }, CancellationToken.None);
-            lock (_background)
-            {
-                _background.RemoveAll(t => t.IsCompleted);
-                _background.Add(task);
-            }
+            Track(task);
         }
     }
 

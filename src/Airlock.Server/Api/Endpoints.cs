@@ -161,7 +161,7 @@ public static class Endpoints
         }).With("file.write", "sandbox");
         v1.MapGet("/sandboxes/{name}/files/list", async (HttpContext c, SandboxController ctl, string name) =>
         {
-            var path = c.Request.Query["path"] is { Count: > 0 } p ? p.ToString() : ".";
+            var path = c.Request.Query["path"] is { Count: > 0 } p && p.ToString().Length > 0 ? p.ToString() : ".";
             var entries = await ctl.WithFilesAsync(Tenant(c), CheckName(name), f => f.ListAsync(path, c.RequestAborted)).ConfigureAwait(false);
             await Json(c, entries, ControlJson.Default.IReadOnlyListFileEntry).ConfigureAwait(false);
         }).With("file.list", "sandbox").Produces<IReadOnlyList<FileEntry>>();
