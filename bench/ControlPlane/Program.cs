@@ -29,12 +29,17 @@ async Task WaitReady(string pool, int n)
     }
 }
 
+var claimPart = new List<double>();
+var execPart = new List<double>();
 async Task<double> ClaimOnce(string name, SandboxClaimSpec spec)
 {
     var sw = Stopwatch.StartNew();
     await c.CreateClaimAsync(new CreateClaimRequest(name, spec));
+    var claimed = sw.Elapsed.TotalMilliseconds;
     var r = await c.ExecAsync(name, new ExecSpec(["true"]), ExecIo.Null);
     var ms = sw.Elapsed.TotalMilliseconds;
+    claimPart.Add(claimed);
+    execPart.Add(ms - claimed);
     if (r.ExitCode != 0)
     {
         throw new InvalidOperationException("exec failed");
@@ -63,12 +68,16 @@ for (var i = 0; i < 10; i++)
     await WaitReady("bench", Replicas);
 }
 var quiet = new List<double>();
+claimPart.Clear();
+execPart.Clear();
 for (var i = 0; i < claims; i++)
 {
     quiet.Add(await ClaimOnce($"q-{i}", warmSpec));
     await c.DeleteClaimAsync($"q-{i}");
     await WaitReady("bench", Replicas);
 }
+var quietClaim = claimPart.ToList();
+var quietExec = execPart.ToList();
 Console.Error.WriteLine($"[bench] warm quiet: p50 {Pct(quiet, 50):0.00} ms");
 var busy = new List<double>();
 for (var i = 0; i < claims; i++)
@@ -95,6 +104,8 @@ await c.DeletePoolAsync("bench");
 rows.Add("| case | n | p50 ms | p99 ms | min ms | note |");
 rows.Add("|---|---|---|---|---|---|");
 rows.Add(Row("claim→result, warm pool, quiet", quiet, $"ratio to cold p50: {Pct(quiet, 50) / Pct(coldMs, 50):0.000}"));
+rows.Add(Row("  of which: claim answered", quietClaim, "POST /v1/claims (adoption, store commit, audit commit)"));
+rows.Add(Row("  of which: first exec result", quietExec, "POST /v1/sandboxes/{name}/exec `true`, streamed, audit commit"));
 rows.Add(Row("claim→result, warm pool, back-to-back", busy, "pool refilling while claims run"));
 rows.Add(Row("claim→result, cold (no pool)", coldMs, "peer: the same claim without a warm pool"));
 

@@ -10,7 +10,7 @@ namespace Airlock.Kubernetes.Tests;
 public sealed class AgentSandboxTemplatesTests
 {
     /// <summary>The CRD's openAPIV3Schema from ../shared/fixtures, as a JSON Schema.</summary>
-    private static readonly JsonSchema CrdSchema = LoadSchema("extensions.agents.x-k8s.io_sandboxtemplates.yaml");
+    private static readonly JsonSchema CrdSchema = CrdSchemas.Load("extensions.agents.x-k8s.io_sandboxtemplates.yaml");
 
     public static TheoryData<string> Templates => new() { "shell", "python", "custom-runsc", "custom-runc" };
 
@@ -101,44 +101,4 @@ public sealed class AgentSandboxTemplatesTests
 
     private static EvaluationResults Evaluate(JsonNode manifest, EvaluationOptions? options = null) =>
         CrdSchema.Evaluate(System.Text.Json.JsonDocument.Parse(manifest.ToJsonString()).RootElement, options);
-
-    /// <summary>x-kubernetes-* keywords steer the API server (list merging, int-or-string, which the schema also
-    /// states with anyOf); JSON Schema has no meaning for them, and the validator refuses unknown keywords.</summary>
-    private static void StripKubernetesExtensions(JsonNode? node)
-    {
-        if (node is JsonObject o)
-        {
-            foreach (var key in o.Select(kv => kv.Key).Where(k => k.StartsWith("x-kubernetes-", StringComparison.Ordinal)).ToList())
-            {
-                o.Remove(key);
-            }
-            foreach (var (_, child) in o)
-            {
-                StripKubernetesExtensions(child);
-            }
-        }
-        else if (node is JsonArray a)
-        {
-            foreach (var child in a)
-            {
-                StripKubernetesExtensions(child);
-            }
-        }
-    }
-
-    private static JsonSchema LoadSchema(string file)
-    {
-        for (var dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
-        {
-            var path = Path.Combine(dir, "..", "shared", "fixtures", "agent-sandbox-crds", file);
-            if (File.Exists(path))
-            {
-                var crd = YamlJson.Parse(File.ReadAllText(path))!;
-                var schema = crd["spec"]!["versions"]![0]!["schema"]!["openAPIV3Schema"]!;
-                StripKubernetesExtensions(schema);
-                return JsonSchema.FromText(schema.ToJsonString());
-            }
-        }
-        throw new InvalidOperationException($"../shared/fixtures/agent-sandbox-crds/{file} not found above {AppContext.BaseDirectory}");
-    }
 }

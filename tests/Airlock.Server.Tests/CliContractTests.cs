@@ -104,6 +104,42 @@ public sealed partial class CliContractTests
     }
 
     [Fact]
+    public async Task LoopbackTcpWorksBesideTheSocketAndOtherAddressesAreRefused()
+    {
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var dir = Daemon.NewDataDir();
+        await using var d = await Daemon.StartAsync(dir, "--listen", "unix:" + Path.Combine(dir, "airlock.sock"), "--listen", $"http://127.0.0.1:{port}");
+        var token = await d.TokenAsync("acme");
+        using var tcp = new Airlock.Client.AirlockClient($"http://127.0.0.1:{port}", token);
+        var s = await tcp.CreateSandboxAsync("over-tcp", new SandboxSpec { SandboxTemplateRef = new NameRef("shell") });
+        using var unix = d.Client(token);
+        Assert.Equal("over-tcp", (await unix.GetSandboxAsync("over-tcp")).Name);
+        Assert.NotNull(s.Status.BackendId);
+
+        foreach (var bad in new[] { "http://0.0.0.0:7070", "http://10.1.2.3:7070", "ftp://127.0.0.1:1", "unix:/" + new string('x', 120) })
+        {
+            var r = await d.RunCliAsync(["serve", "--data-dir", Daemon.NewDataDir(), "--listen", bad]);
+            Assert.Equal(125, r.ExitCode);
+            Assert.Contains("--listen", r.Stderr);
+            Assert.Contains("remedy:", r.Stderr);
+        }
+    }
+
+    [Fact]
+    public async Task ASecondDaemonOnTheSameDataDirectoryIsRefused()
+    {
+        await using var d = await Daemon.StartAsync();
+        var second = await d.RunCliAsync(["serve", "--data-dir", d.DataDir, "--listen", "unix:" + Path.Combine(d.DataDir, "second.sock")]);
+        Assert.Equal(125, second.ExitCode);
+        Assert.Contains("another airlock daemon", second.Stderr);
+        using var c = await d.TenantAsync("acme");
+        Assert.Empty(await c.ListSandboxesAsync());
+    }
+
+    [Fact]
     public async Task AHostWithoutATokenIsAClearError()
     {
         await using var d = await Daemon.StartAsync();

@@ -171,7 +171,7 @@ internal static class SandboxCommands
                 Console.Out.WriteLine(JsonSerializer.Serialize(rows, CliJson.Default.ListSandboxJson));
                 return 0;
             }
-            var table = new Table().AddColumns("ID", "TEMPLATE", "RUNTIME", "STATE", "CREATED");
+            var table = ctx.Remote is null ? new Table().AddColumns("ID", "TEMPLATE", "RUNTIME", "STATE", "CREATED") : new Table().AddColumns("NAME", "TEMPLATE", "SOURCE", "STATE", "CREATED");
             foreach (var r in rows)
             {
                 table.AddRow(r.Id, r.Template, r.Runtime, r.State, r.CreatedAt.ToLocalTime().ToString("u"));

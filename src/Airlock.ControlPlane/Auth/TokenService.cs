@@ -15,6 +15,9 @@ namespace Airlock.ControlPlane.Auth;
 public sealed class TokenService(ControlStore store, TimeProvider time)
 {
     public static readonly string[] AllScopes = ["sandbox", "template", "audit"];
+
+    /// <summary>The tenant of the daemon's own audit records (start-up, controller errors).</summary>
+    public const string ReservedTenant = "system";
     private readonly Dictionary<string, (TokenInfo Info, DateTimeOffset Until)> _cache = [];
 
     public static (string Token, TokenInfo Info) Create(ControlStore store, string tenant, IReadOnlyList<string> scopes, TimeSpan? ttl, DateTimeOffset now)
@@ -23,6 +26,10 @@ public sealed class TokenService(ControlStore store, TimeProvider time)
         if (!TemplateValidator.IsValidName(tenant))
         {
             errors.Add(new("--tenant", $"'{tenant}' must be 1-63 lowercase letters, digits or '-'"));
+        }
+        else if (tenant == ReservedTenant)
+        {
+            errors.Add(new("--tenant", $"'{tenant}' is reserved for the daemon's own records"));
         }
         var expanded = scopes.Count == 0 || scopes.Contains("*") ? AllScopes.ToList() : scopes.Distinct().ToList();
         foreach (var s in expanded.Where(s => !AllScopes.Contains(s)))

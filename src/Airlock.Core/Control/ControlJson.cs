@@ -4,11 +4,13 @@ using Airlock.Core.Model;
 namespace Airlock.Core.Control;
 
 /// <summary>Source-generated JSON of the control-plane resources and the HTTP API (NativeAOT-safe, used by the CLI
-/// through Airlock.Client). Unknown fields are errors, so a typo in a request is named instead of ignored.</summary>
+/// through Airlock.Client). Unknown fields are errors, so a typo in a request is named instead of ignored, and a
+/// JSON null where the model has no null (an object, a list) is an error naming the field, not a crash later.</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(SandboxTemplate))]
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(Sandbox))]

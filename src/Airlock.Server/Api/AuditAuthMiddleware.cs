@@ -74,6 +74,29 @@ public sealed class AuditAuthMiddleware(RequestDelegate next, TokenService token
                 throw new AirlockException(AirlockException.ErrorCodes.NotFound,
                     $"no endpoint {ctx.Request.Method} {ctx.Request.Path}", "see the API at GET /openapi.json");
             }
+            if (!call.Streamed && buffer.Length == 0 && ctx.Response.StatusCode == 415)
+            {
+                // Routing refused the Content-Type before the endpoint ran.
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidRequest,
+                    $"Content-Type '{ctx.Request.ContentType}' is not application/json", "send a JSON body with Content-Type: application/json");
+            }
+        }
+        catch (Exception e) when (call.Streamed || ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The answer can no longer be a problem document (output already went out, or the client left): the
+            // call is still recorded, with what became of it.
+            if (call.Seq is null)
+            {
+                call.Outcome = ctx.RequestAborted.IsCancellationRequested ? "client-gone" : Problems.From(e).Code;
+                call.Detail += (call.Detail.Length > 0 ? "; " : "") + e.Message;
+                await call.RecordAsync(audit).ConfigureAwait(false);
+            }
+            ctx.Response.Body = real;
+            if (!ctx.RequestAborted.IsCancellationRequested)
+            {
+                throw;
+            }
+            return;
         }
         catch (Exception e) when (!call.Streamed && !ctx.RequestAborted.IsCancellationRequested)
         {

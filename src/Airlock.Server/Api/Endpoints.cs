@@ -140,15 +140,25 @@ public static class Endpoints
         }).With("sandbox.run", "sandbox").Accepts<RunRequestBody>("application/json");
 
         // files
-        v1.MapGet("/sandboxes/{name}/files", async (HttpContext c, SandboxController ctl, string name) =>
+        v1.MapGet("/sandboxes/{name}/files", async (HttpContext c, SandboxController ctl, AuditLog audit, ControlPlane.Store.ControlStore store, string name) =>
         {
             var path = PathArg(c);
-            var data = new MemoryStream();
+            // Spooled to a file, not memory (a workspace may hold gigabytes), so the audit record (with the size) is
+            // durable before the first byte leaves.
+            var spool = Path.Combine(store.DataDir, "spool");
+            Directory.CreateDirectory(spool);
+            var tmp = Path.Combine(spool, Guid.NewGuid().ToString("N"));
+            await using var data = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
             await ctl.WithFilesAsync(Tenant(c), CheckName(name), f => f.ReadAsync(path, data, c.RequestAborted)).ConfigureAwait(false);
-            ApiCall.Of(c).Detail = $"path={path} bytes={data.Length}";
+            var call = ApiCall.Of(c);
+            call.Detail = $"path={path} bytes={data.Length}";
+            var seq = await call.RecordAsync(audit).ConfigureAwait(false);
+            c.Response.Headers[AuditAuthMiddleware.SeqHeader] = seq.ToString(CultureInfo.InvariantCulture);
             c.Response.ContentType = "application/octet-stream";
+            c.Response.ContentLength = data.Length;
+            call.Streamed = true;
             data.Position = 0;
-            await data.CopyToAsync(c.Response.Body, c.RequestAborted).ConfigureAwait(false);
+            await data.CopyToAsync(call.RealBody!, c.RequestAborted).ConfigureAwait(false);
         }).With("file.read", "sandbox");
         v1.MapPut("/sandboxes/{name}/files", async (HttpContext c, SandboxController ctl, string name) =>
         {
@@ -364,6 +374,11 @@ public static class Endpoints
             if (reason.Contains("could not be mapped", StringComparison.Ordinal))
             {
                 reason = "unknown field";
+            }
+            else if (e.InnerException is JsonException syntax)
+            {
+                var cut = syntax.Message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+                reason = "is not valid JSON: " + (cut > 0 ? syntax.Message[..cut] : syntax.Message);
             }
             else if (e.InnerException is { } inner)
             {

@@ -29,7 +29,28 @@ public static class DaemonHost
         Directory.CreateDirectory(dataDir);
         // One daemon per data directory: an exclusive lock held for the daemon's life (flock, released on death).
         await using var lockFile = TakeLock(dataDir);
+        foreach (var ep in endpoints.Where(e => e.Socket is not null && File.Exists(e.Socket)))
+        {
+            // A stale socket of a killed daemon, unless something still answers on it.
+            using (var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+            {
+                try
+                {
+                    probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(ep.Socket!));
+                    throw Bad(ep.Display, "is in use by another process");
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                }
+            }
+            File.Delete(ep.Socket!);
+        }
 
+        // Downloads spooled by a daemon that was killed mid-answer.
+        if (Directory.Exists(Path.Combine(dataDir, "spool")))
+        {
+            Directory.Delete(Path.Combine(dataDir, "spool"), recursive: true);
+        }
         var store = new ControlStore(dataDir);
         var audit = new AuditLog(store);
         var records = new SandboxStore(new AirlockPaths(Path.Combine(dataDir, "state")));
@@ -133,14 +154,13 @@ public static class DaemonHost
             if (spec.StartsWith("unix:", StringComparison.Ordinal))
             {
                 var path = Path.GetFullPath(spec[5..]);
-                if (File.Exists(path) || Directory.Exists(path))
+                if (System.Text.Encoding.UTF8.GetByteCount(path) > 107)
                 {
-                    // A stale socket of a killed daemon (the data-dir lock proves no live daemon holds it).
-                    if ((File.GetAttributes(path) & FileAttributes.Directory) != 0)
-                    {
-                        throw Bad(spec, "is a directory");
-                    }
-                    File.Delete(path);
+                    throw Bad(spec, "is longer than a Unix socket path may be (107 bytes)");
+                }
+                if (Directory.Exists(path))
+                {
+                    throw Bad(spec, "is a directory");
                 }
                 list.Add(new Listen("unix:" + path, path, null));
             }
