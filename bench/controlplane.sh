@@ -13,7 +13,7 @@ data=$(mktemp -d /var/tmp/airlock-bench-XXXXXX)
 chmod 711 "$data"
 export AIRLOCK_HOME=$data/cli-home
 token=$(artifacts/bin/airlock token create --data-dir "$data" --tenant bench)
-artifacts/bin/airlock serve --data-dir "$data" 2>"$data/daemon.log" &
+DOTNET_PerfMapEnabled=${PERFMAP:-0} artifacts/bin/airlock serve --data-dir "$data" --max-concurrent-creates "${CREATES:-8}" 2>"$data/daemon.log" &
 daemon=$!
 cleanup() { kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT

@@ -23,14 +23,15 @@ public static class Program
         var listen = new Option<string[]>("--listen") { Description = "unix:PATH (default DATA_DIR/airlock.sock) or http://127.0.0.1:PORT; repeatable" };
         var otlp = new Option<string?>("--otlp-endpoint") { Description = "export traces and metrics via OTLP/HTTP to this base URL (default: off, or OTEL_EXPORTER_OTLP_ENDPOINT)" };
         var interval = new Option<double>("--reconcile-interval") { Description = "seconds between reconcile passes", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("serve", "Run the control-plane daemon.") { dataDir, listen, otlp, interval };
+        var creates = new Option<int>("--max-concurrent-creates") { Description = "sandboxes started at once to refill warm pools", DefaultValueFactory = _ => 8 };
+        var cmd = new Command("serve", "Run the control-plane daemon.") { dataDir, listen, otlp, interval, creates };
         cmd.SetAction((p, ct) => AdminCommands.Guard(async token =>
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
             using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; cts.Cancel(); });
             using var intr = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; cts.Cancel(); });
             return await DaemonHost.RunAsync(new DaemonOptions(p.GetValue(dataDir)!, p.GetValue(listen) ?? [], p.GetValue(otlp),
-                TimeSpan.FromSeconds(Math.Clamp(p.GetValue(interval), 0.05, 60))), cts.Token).ConfigureAwait(false);
+                TimeSpan.FromSeconds(Math.Clamp(p.GetValue(interval), 0.05, 60)), Math.Clamp(p.GetValue(creates), 1, 64)), cts.Token).ConfigureAwait(false);
         }, ct));
         return cmd;
     }

@@ -215,8 +215,10 @@ public sealed class Daemon : IAsyncDisposable
     public IReadOnlyList<string> BackendIds() =>
         Directory.Exists(Path.Combine(StateDir, "sandboxes")) ? Directory.GetDirectories(Path.Combine(StateDir, "sandboxes")).Select(Path.GetFileName).OfType<string>().ToList() : [];
 
-    /// <summary>Mount points under the data directory.</summary>
-    public IReadOnlyList<string> Mounts() => File.ReadLines("/proc/self/mountinfo")
+    /// <summary>Sandbox mount points (workspaces, /tmp) under the data directory; not the daemon's own state tmpfs.</summary>
+    public IReadOnlyList<string> Mounts() => AllMounts().Where(m => m != StateDir).ToList();
+
+    private IReadOnlyList<string> AllMounts() => File.ReadLines("/proc/self/mountinfo")
         .Select(l => l.Split(' ')[4]).Where(m => m.StartsWith(DataDir + "/", StringComparison.Ordinal)).ToList();
 
     /// <summary>Sandbox cgroups under the daemon's parent cgroup (named after the state directory), any hierarchy.</summary>
@@ -280,11 +282,11 @@ public sealed class Daemon : IAsyncDisposable
             ForceCleanup();
             // Whatever is left (a test that failed mid-way): the embedded CLI's reaper cannot see the daemon's
             // state, so unmount and remove here, never recursing into a mounted filesystem.
-            foreach (var m in Mounts().OrderByDescending(m => m.Length))
+            foreach (var m in AllMounts().OrderByDescending(m => m.Length))
             {
                 _ = Umount2(m, 2);
             }
-            if (Mounts().Count == 0 && Directory.Exists(DataDir))
+            if (AllMounts().Count == 0 && Directory.Exists(DataDir))
             {
                 Directory.Delete(DataDir, recursive: true);
             }

@@ -22,6 +22,13 @@ public sealed record ControllerOptions
 
     /// <summary>Sandbox creations running at once for pool replenishment.</summary>
     public int MaxConcurrentCreates { get; init; } = 4;
+
+    /// <summary>Refilling a pool is background work: it starts this long after the last adoption, and not while an
+    /// exec runs, so that the claimer's first commands do not share the CPU with a sandbox start …</summary>
+    public TimeSpan ReplenishGrace { get; init; } = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>… but never waits longer than this.</summary>
+    public TimeSpan MaxReplenishDeferral { get; init; } = TimeSpan.FromMilliseconds(250);
 }
 
 /// <summary>
@@ -52,6 +59,8 @@ public sealed class SandboxController : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _background = [];
     private Task? _loop;
+    private long _lastAdoption;
+    private int _execsInFlight;
 
     private sealed class Entry(string tenant, Sandbox sandbox)
     {
@@ -357,6 +366,18 @@ public sealed class SandboxController : IAsyncDisposable
             throw;
         }
         AirlockTelemetry.SandboxesCreated.Add(1);
+        if (entry.Sandbox.Status.WarmPool is not null)
+        {
+            // Warm means warm: one throw-away exec pages in the agent's spawn path and the sandbox's view of the
+            // system directories, so the claimer's first command does not pay for it.
+            try
+            {
+                await _backend.ExecAsync(record, new ExecSpec(["true"], Timeout: TimeSpan.FromSeconds(5)), ExecIo.Null, ct).ConfigureAwait(false);
+            }
+            catch (AirlockException)
+            {
+            }
+        }
         var keep = false;
         lock (_gate)
         {
@@ -551,6 +572,7 @@ public sealed class SandboxController : IAsyncDisposable
             }
             e.InFlight++;
             e.LastActivity = Now;
+            Interlocked.Increment(ref _execsInFlight);
             return (e, record);
         }
     }
@@ -561,6 +583,22 @@ public sealed class SandboxController : IAsyncDisposable
         {
             e.InFlight--;
             e.LastActivity = Now;
+        }
+        Interlocked.Decrement(ref _execsInFlight);
+    }
+
+    /// <summary>Waits until no exec is running and the last adoption is <see cref="ControllerOptions.ReplenishGrace"/>
+    /// old, at most <see cref="ControllerOptions.MaxReplenishDeferral"/>.</summary>
+    private async Task YieldToForegroundAsync(CancellationToken ct)
+    {
+        var waited = Stopwatch.StartNew();
+        while (waited.Elapsed < _options.MaxReplenishDeferral)
+        {
+            if (Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastAdoption)) >= _options.ReplenishGrace && Volatile.Read(ref _execsInFlight) == 0)
+            {
+                return;
+            }
+            await Task.Delay(5, ct).ConfigureAwait(false);
         }
     }
 
@@ -578,6 +616,7 @@ public sealed class SandboxController : IAsyncDisposable
             if (warm is not null)
             {
                 Forget(warm);
+                Interlocked.Exchange(ref _lastAdoption, Stopwatch.GetTimestamp());
             }
         }
         var sw = Stopwatch.StartNew();
@@ -588,8 +627,16 @@ public sealed class SandboxController : IAsyncDisposable
                 return await _backend.RunAsync(template, spec, io, ct).ConfigureAwait(false);
             }
             Wake();
-            var result = await _backend.ExecAsync(warm.Record!, spec, io, ct).ConfigureAwait(false);
-            return new RunResult(warm.Record!.Id, result);
+            Interlocked.Increment(ref _execsInFlight);
+            try
+            {
+                var result = await _backend.ExecAsync(warm.Record!, spec, io, ct).ConfigureAwait(false);
+                return new RunResult(warm.Record!.Id, result);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _execsInFlight);
+            }
         }
         finally
         {
@@ -696,6 +743,7 @@ public sealed class SandboxController : IAsyncDisposable
         }
         if (adopted is not null)
         {
+            Interlocked.Exchange(ref _lastAdoption, Stopwatch.GetTimestamp());
             Wake();
             AirlockTelemetry.ClaimLatency.Record(sw.Elapsed.TotalMilliseconds, new KeyValuePair<string, object?>("launch", "warm"));
             return claim;
@@ -963,6 +1011,7 @@ public sealed class SandboxController : IAsyncDisposable
             var task = Task.Run(async () =>
             {
                 await _createSlots.WaitAsync(_stop.Token).ConfigureAwait(false);
+                await YieldToForegroundAsync(_stop.Token).ConfigureAwait(false);
                 var sw = Stopwatch.StartNew();
                 try
                 {

@@ -14,7 +14,7 @@ using OpenTelemetry.Trace;
 
 namespace Airlock.Server.Hosting;
 
-public sealed record DaemonOptions(string DataDir, IReadOnlyList<string> Listen, string? OtlpEndpoint, TimeSpan ReconcileInterval);
+public sealed record DaemonOptions(string DataDir, IReadOnlyList<string> Listen, string? OtlpEndpoint, TimeSpan ReconcileInterval, int MaxConcurrentCreates = 8);
 
 /// <summary>
 /// <c>airlock serve</c>: the control plane on ASP.NET Core. Listens on a Unix socket (default
@@ -53,10 +53,12 @@ public static class DaemonHost
         }
         var store = new ControlStore(dataDir);
         var audit = new AuditLog(store);
-        var records = new SandboxStore(new AirlockPaths(Path.Combine(dataDir, "state")));
+        var stateDir = Path.Combine(dataDir, "state");
+        StateFs.Ensure(stateDir, 256L << 20);
+        var records = new SandboxStore(new AirlockPaths(stateDir));
         var backend = new OciBackend(records);
         var controller = new SandboxController(store, audit, backend, records, TimeProvider.System,
-            new ControllerOptions { ReconcileInterval = o.ReconcileInterval });
+            new ControllerOptions { ReconcileInterval = o.ReconcileInterval, MaxConcurrentCreates = o.MaxConcurrentCreates });
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -124,6 +126,8 @@ public static class DaemonHost
         await controller.DisposeAsync().ConfigureAwait(false);
         await audit.DisposeAsync().ConfigureAwait(false);
         store.Dispose();
+        // With no sandbox left, nothing needs the state tmpfs until the next start.
+        StateFs.ReleaseIfEmpty(stateDir);
         foreach (var ep in endpoints.Where(e => e.Socket is not null))
         {
             File.Delete(ep.Socket!);
