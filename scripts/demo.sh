@@ -25,6 +25,30 @@ id=$(./airlock sandbox create --template python)
 ./airlock sandbox cp "$id:notes.txt" - ; ./airlock sandbox cp "$id:../../etc/passwd" - || true
 ./airlock sandbox rm "$id" >/dev/null
 
+say "as a service: airlock serve, a warm pool, a claim in milliseconds, an audited trail"
+data=$(mktemp -d /var/tmp/airlock-demo-XXXXXX)
+chmod 711 "$data"
+./airlock serve --data-dir "$data" 2>/dev/null &
+daemon=$!
+for _ in $(seq 100); do [ -S "$data/airlock.sock" ] && break; sleep 0.1; done
+(
+  export AIRLOCK_HOST=unix:$data/airlock.sock
+  AIRLOCK_TOKEN=$(./airlock token create --data-dir "$data" --tenant demo --ttl 1h)
+  export AIRLOCK_TOKEN
+  ./airlock pool apply py --template python --replicas 2 >/dev/null
+  until ./airlock pool ls | grep -q ' 2 .* 2 '; do sleep 0.1; done
+  ./airlock pool ls
+  ./airlock claim create job --pool py
+  ./airlock sandbox exec job -- python3 -c 'print("claimed from a warm pool:", 6 * 7)'
+  ./airlock claim ls
+  ./airlock claim rm job >/dev/null
+  ./airlock pool rm py
+  ./airlock audit tail --data-dir "$data" -n 6
+  ./airlock audit verify --data-dir "$data"
+)
+kill "$daemon"; wait "$daemon" 2>/dev/null || true
+rm -rf "$data"
+
 say "nothing is left behind"
 echo "sandbox directories: $(find "${AIRLOCK_HOME:-/var/lib/airlock}/sandboxes" -mindepth 1 -maxdepth 1 | wc -l)"
 echo "airlock mounts:      $(grep -c "${AIRLOCK_HOME:-/var/lib/airlock}/sandboxes" /proc/self/mountinfo || true)"
