@@ -128,14 +128,7 @@ public sealed class CrashTests
         var s = await c.CreateSandboxAsync("victim", new SandboxSpec { SandboxTemplateRef = new NameRef("shell") });
         d.Kill();
         // Kill the sandbox's processes behind the daemon's back (as an OOM kill or a reboot would).
-        foreach (var procs in Directory.GetFiles("/sys/fs/cgroup/pids", "cgroup.procs", SearchOption.AllDirectories)
-            .Where(p => p.Contains("/" + s.Status.BackendId + "/", StringComparison.Ordinal)))
-        {
-            foreach (var pid in File.ReadAllLines(procs).Where(l => l.Length > 0))
-            {
-                System.Diagnostics.Process.GetProcessById(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)).Kill();
-            }
-        }
+        LifecycleTests.KillBehindTheDaemon(s.Status.BackendId!);
         await Task.Delay(300);
         await d.StartProcessAsync();
         var lost = await c.GetSandboxAsync("victim");

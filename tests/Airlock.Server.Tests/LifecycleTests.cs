@@ -274,6 +274,50 @@ public sealed class LifecycleTests
         await Daemon.PoolReadyAsync(c, "p", 1);
     }
 
+    /// <summary>Kills every process of a backend sandbox behind the daemon's back, as the OOM killer or an operator would.</summary>
+    internal static void KillBehindTheDaemon(string backendId)
+    {
+        foreach (var procs in Directory.GetFiles("/sys/fs/cgroup/pids", "cgroup.procs", SearchOption.AllDirectories)
+            .Where(p => p.Contains("/" + backendId + "/", StringComparison.Ordinal)))
+        {
+            foreach (var pid in File.ReadAllLines(procs).Where(l => l.Length > 0))
+            {
+                try
+                {
+                    System.Diagnostics.Process.GetProcessById(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)).Kill();
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task SandboxesKilledBehindARunningDaemonAreMarkedLostAndPoolsRefill()
+    {
+        await using var d = await Daemon.StartAsync();
+        using var c = await d.TenantAsync("acme");
+        await c.ApplyPoolAsync("p", new SandboxWarmPoolSpec { Replicas = 1, SandboxTemplateRef = new NameRef("shell") });
+        await Daemon.PoolReadyAsync(c, "p", 1);
+        var member = Assert.Single(await MembersAsync(c, "p"));
+        await c.CreateClaimAsync(new CreateClaimRequest("job", new SandboxClaimSpec { SandboxTemplateRef = new NameRef("shell") }));
+        var job = await c.GetSandboxAsync("job");
+
+        KillBehindTheDaemon(member.Status.BackendId!);
+        KillBehindTheDaemon(job.Status.BackendId!);
+
+        await Daemon.EventuallyAsync(async () => Conditions.Find((await c.GetSandboxAsync("job")).Status.Conditions, Conditions.Finished)?.Reason == Conditions.SandboxLost,
+            "the claimed sandbox to be marked lost");
+        var claim = await c.GetClaimAsync("job");
+        Assert.NotNull(claim.Status.FinishedAt);
+        Assert.Equal(Conditions.SandboxNotReady, Conditions.Find(claim.Status.Conditions, Conditions.Ready)!.Reason);
+        await Daemon.EventuallyAsync(async () => (await MembersAsync(c, "p")) is [var m] && m.Status.BackendId != member.Status.BackendId
+            && Conditions.IsTrue(m.Status.Conditions, Conditions.Ready), "the pool to replace its dead member");
+        await Daemon.EventuallyAsync(() => Task.FromResult(!d.BackendIds().Contains(member.Status.BackendId!) && !d.BackendIds().Contains(job.Status.BackendId!)),
+            "what was left of both to be cleaned up");
+    }
+
     [Fact]
     public async Task ARestartedDaemonAdoptsRunningSandboxesWithTheirFiles()
     {

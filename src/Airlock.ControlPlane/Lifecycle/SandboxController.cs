@@ -139,17 +139,7 @@ public sealed class SandboxController : IAsyncDisposable
                 continue;
             }
             lost++;
-            if (s.Status.WarmPool is not null)
-            {
-                // A pool member that died is simply replaced.
-                _sandboxes.Remove((tenant, name));
-                ops.Add(StoreOp.Delete(Kinds.Sandbox, tenant, name));
-            }
-            else
-            {
-                e.Sandbox = Finish(s, Conditions.SandboxLost, "the sandbox's processes were gone when the daemon started", Now);
-                ops.Add(Put(tenant, e.Sandbox));
-            }
+            MarkLost(e, "the sandbox's processes were gone when the daemon started", ops);
         }
         foreach (var id in _records.ListIds().Where(id => !referenced.Contains(id)))
         {
@@ -889,9 +879,75 @@ public sealed class SandboxController : IAsyncDisposable
         }
     }
 
-    /// <summary>One pass: expiry and idle timeouts, finished claims, pool sizes and staleness.</summary>
+    /// <summary>Records that a sandbox's processes are gone (caller holds the lock): a pool member is dropped (the
+    /// pool replaces it), any other sandbox is kept as Finished/SandboxLost, and its claim finishes with it.</summary>
+    private void MarkLost(Entry e, string message, List<StoreOp> ops)
+    {
+        var now = Now;
+        var s = e.Sandbox;
+        if (s.Status.WarmPool is not null)
+        {
+            e.Deleting = true;
+            _sandboxes.Remove((e.Tenant, s.Name));
+            ops.Add(StoreOp.Delete(Kinds.Sandbox, e.Tenant, s.Name));
+            return;
+        }
+        e.Sandbox = Finish(s, Conditions.SandboxLost, message, now);
+        ops.Add(Put(e.Tenant, e.Sandbox));
+        if (s.Status.Claim is { } claimName && _claims.TryGetValue((e.Tenant, claimName), out var c) && c.Status.FinishedAt is null)
+        {
+            var claim = c with
+            {
+                Status = c.Status with
+                {
+                    Conditions = Conditions.Set(c.Status.Conditions, Conditions.Ready, Conditions.False, Conditions.SandboxNotReady, message, now),
+                    FinishedAt = now,
+                },
+            };
+            _claims[(e.Tenant, claimName)] = claim;
+            ops.Add(StoreOp.Put(Kinds.Claim, e.Tenant, claimName, claim, ControlJson.Default.SandboxClaim));
+        }
+    }
+
+    /// <summary>Finds sandboxes whose processes died while the daemon ran (killed from outside, the OOM killer took
+    /// the agent, a host reboot of the runtime): marks them lost and cleans up what is left of them.</summary>
+    private async Task CheckLivenessAsync(CancellationToken ct)
+    {
+        List<Entry> live;
+        lock (_gate)
+        {
+            live = _sandboxes.Values.Where(e => e.Record is not null && !e.Deleting && e.Sandbox.Status.FinishedAt is null && e.InFlight == 0).ToList();
+        }
+        foreach (var e in live)
+        {
+            if (await _backend.StatusAsync(e.Record!, ct).ConfigureAwait(false) is SandboxState.Running or SandboxState.Suspended)
+            {
+                continue;
+            }
+            const string message = "its processes are gone (killed outside Airlock, or by the out-of-memory killer)";
+            lock (_gate)
+            {
+                if (e.Deleting || !_sandboxes.ContainsValue(e) || e.InFlight > 0 || e.Sandbox.Status.FinishedAt is not null)
+                {
+                    continue;
+                }
+                var ops = new List<StoreOp>();
+                MarkLost(e, message, ops);
+                _store.Batch(ops);
+            }
+            await DestroyBackendAsync(e, ct).ConfigureAwait(false);
+            lock (_gate)
+            {
+                e.Record = null;
+            }
+            await _audit.AppendAsync(new AuditEntry(e.Tenant, System, "sandbox.lost", e.Sandbox.Name, "allowed", "liveness", "lost", 0, message)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One pass: liveness, expiry and idle timeouts, finished claims, pool sizes and staleness.</summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
+        await CheckLivenessAsync(ct).ConfigureAwait(false);
         var now = Now;
         var expire = new List<(Entry Entry, string Reason, string Message)>();
         var deleteClaims = new List<(string Tenant, string Name, string Why)>();
