@@ -140,6 +140,20 @@ public sealed partial class CliContractTests
     }
 
     [Fact]
+    public async Task DoctorChecksTheDaemonAndTheToken()
+    {
+        await using var d = await Daemon.StartAsync();
+        // The table wraps cells: compare with the borders and line breaks taken out.
+        static string Flat(string table) => string.Join(' ', table.Split(['│', '\n', ' '], StringSplitOptions.RemoveEmptyEntries));
+        var good = await d.RunCliAsync(["doctor"], await d.TokenAsync("acme"));
+        Assert.Equal(0, good.ExitCode);
+        Assert.Matches("daemon ok unix:.*the token works", Flat(good.Stdout));
+        var bad = await d.RunCliAsync(["doctor"], "alk_000000000000_" + new string('0', 64));
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("daemon missing", Flat(bad.Stdout));
+    }
+
+    [Fact]
     public async Task AHostWithoutATokenIsAClearError()
     {
         await using var d = await Daemon.StartAsync();

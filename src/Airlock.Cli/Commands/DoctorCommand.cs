@@ -22,9 +22,29 @@ internal static class DoctorCommand
                 table.AddRow(Markup.Escape(c.Name), c.Ok ? "[green]ok[/]" : "[red]missing[/]", Markup.Escape(c.Detail), c.Ok ? "" : Markup.Escape(c.Fix ?? ""));
             }
             AnsiConsole.Write(table);
-            return checks.Any(c => !c.Ok && c.Name.StartsWith("runtime crun", StringComparison.Ordinal)) ? 1 : 0;
+            // Exit 1 when the default runtime is missing, or the daemon AIRLOCK_HOST names cannot be used.
+            return checks.Any(c => !c.Ok && (c.Name.StartsWith("runtime crun", StringComparison.Ordinal) || c.Name == "daemon")) ? 1 : 0;
         });
         return cmd;
+    }
+
+    /// <summary>With AIRLOCK_HOST set: is the daemon there, and does AIRLOCK_TOKEN open it.</summary>
+    private static Check DaemonCheck(string host)
+    {
+        try
+        {
+            using var client = Airlock.Client.AirlockClient.FromEnvironment()!;
+            if (!client.HealthyAsync().GetAwaiter().GetResult())
+            {
+                return new Check("daemon", false, $"{host} does not answer", "start it: airlock serve --data-dir DIR, or fix AIRLOCK_HOST");
+            }
+            var templates = client.ListTemplatesAsync().GetAwaiter().GetResult();
+            return new Check("daemon", true, $"{host} answers; the token works ({templates.Count} templates)", null);
+        }
+        catch (Core.AirlockException e)
+        {
+            return new Check("daemon", false, $"{host}: {e.Message}", e.Remedy ?? "check AIRLOCK_HOST and AIRLOCK_TOKEN");
+        }
     }
 
     private static List<Check> Run()
@@ -42,6 +62,12 @@ internal static class DoctorCommand
         var guest = new[] { Environment.GetEnvironmentVariable("AIRLOCK_GUEST"), Path.Combine(AppContext.BaseDirectory, "airlock-guest") }
             .FirstOrDefault(p => !string.IsNullOrEmpty(p) && File.Exists(p));
         checks.Add(new Check("in-sandbox agent", guest is not null, guest ?? "airlock-guest not found", guest is null ? "./build.sh" : null));
+        var server = ServerCommands.FindServer();
+        checks.Add(new Check("daemon program", server is not null, server ?? "airlock-server not found (airlock serve, token, audit need it)", server is null ? "./build.sh" : null));
+        if (Environment.GetEnvironmentVariable("AIRLOCK_HOST") is { Length: > 0 } host)
+        {
+            checks.Add(DaemonCheck(host));
+        }
 
         var layout = CgroupLayout.Detect();
         var mode = layout.Unified ? "v2 (unified)" : layout.HybridUnifiedMount is { } h ? $"v1 hybrid (cgroup2 at {h}; crun runs in a private mount namespace)" : "v1";
