@@ -13,8 +13,8 @@ return await Guest.MainAsync(args);
 internal static class Guest
 {
     private const string Usage = """
-        usage: airlock-guest serve [--socket PATH] [--workspace DIR]
-               airlock-guest stdio [--workspace DIR]
+        usage: airlock-guest serve [--socket PATH] [--workspace DIR] [--egress-socket PATH [--egress-port N]]
+               airlock-guest stdio [--workspace DIR] [--egress-socket PATH [--egress-port N]]
                airlock-guest version
         """;
 
@@ -27,6 +27,8 @@ internal static class Guest
         }
         var socket = Wire.GuestSocketPath;
         var workspace = "/workspace";
+        string? egressSocket = null;
+        var egressPort = 3128;
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -36,6 +38,13 @@ internal static class Guest
                     break;
                 case "--workspace" when i + 1 < args.Length:
                     workspace = args[++i];
+                    break;
+                case "--egress-socket" when i + 1 < args.Length:
+                    egressSocket = args[++i];
+                    break;
+                case "--egress-port" when i + 1 < args.Length && int.TryParse(args[i + 1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536:
+                    egressPort = p;
+                    i++;
                     break;
                 default:
                     Log.Write($"unknown or incomplete option \"{args[i]}\"\n{Usage}");
@@ -77,6 +86,22 @@ internal static class Guest
         {
             Log.Write($"cannot open workspace \"{workspace}\": {e.Message}");
             return GuestExitCodes.GuestError;
+        }
+
+        if (egressSocket is not null)
+        {
+            // 127.0.0.1:PORT inside the sandbox → the host's egress proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY point here).
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await EgressForwarder.RunAsync(egressPort, egressSocket, shutdown.Token);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    Log.Write($"egress forwarder on 127.0.0.1:{egressPort} failed: {e.Message}");
+                }
+            });
         }
 
         try
