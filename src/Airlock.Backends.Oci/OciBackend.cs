@@ -440,36 +440,17 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
         {
             return;
         }
-        foreach (var m in MountsUnder(dir).OrderByDescending(m => m.Length))
+        foreach (var m in MountTable.Under(dir).OrderByDescending(m => m.Length))
         {
             _ = Libc.Umount2(m, Libc.MNT_DETACH);
         }
-        var left = MountsUnder(dir);
+        var left = MountTable.Under(dir);
         if (left.Count > 0)
         {
             throw new AirlockException(AirlockException.ErrorCodes.RuntimeFailed,
                 $"sandbox {id}: {left[0]} is still mounted; its directory was kept", "unmount it by hand and run any airlock command to finish the cleanup");
         }
         Directory.Delete(dir, recursive: true);
-    }
-
-    private static List<string> MountsUnder(string dir)
-    {
-        var prefix = dir.TrimEnd('/') + "/";
-        var result = new List<string>();
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ', 6);
-            if (fields.Length > 4)
-            {
-                var mp = fields[4].Replace("\\040", " ", StringComparison.Ordinal);
-                if (mp.StartsWith(prefix, StringComparison.Ordinal))
-                {
-                    result.Add(mp);
-                }
-            }
-        }
-        return result;
     }
 
     private static ExecRequest ToRequest(SandboxTemplate t, ExecSpec spec, bool stdin)

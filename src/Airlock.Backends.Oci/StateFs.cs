@@ -16,7 +16,7 @@ public static class StateFs
     public static bool Ensure(string dir, long sizeBytes)
     {
         dir = Path.GetFullPath(dir);
-        if (IsMountPoint(dir))
+        if (MountTable.IsMountPoint(dir))
         {
             return false;
         }
@@ -39,16 +39,10 @@ public static class StateFs
     public static bool ReleaseIfEmpty(string dir)
     {
         dir = Path.GetFullPath(dir);
-        var prefix = dir.TrimEnd('/') + "/";
-        if (!IsMountPoint(dir) || MountPoints().Any(m => m.StartsWith(prefix, StringComparison.Ordinal)))
+        if (!MountTable.IsMountPoint(dir) || MountTable.Under(dir).Count > 0)
         {
             return false;
         }
         return Libc.Umount2(dir, 0) == 0;
     }
-
-    private static bool IsMountPoint(string dir) => MountPoints().Contains(dir.TrimEnd('/'));
-
-    private static IEnumerable<string> MountPoints() =>
-        File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Where(f => f.Length > 4).Select(f => f[4].Replace("\\040", " ", StringComparison.Ordinal));
 }

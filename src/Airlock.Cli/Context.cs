@@ -72,21 +72,12 @@ internal sealed class Context
         }
         catch (ValidationException e)
         {
-            Console.Error.WriteLine($"airlock: error: {e.Message.Split(':')[0]}:");
-            foreach (var err in e.Errors)
-            {
-                Console.Error.WriteLine($"  {err.Field}: {err.Reason}");
-            }
-            Console.Error.WriteLine($"  remedy: {e.Remedy}");
+            ErrorReport.Write(e, Console.Error);
             return ExitCodes.Usage;
         }
         catch (AirlockException e)
         {
-            Console.Error.WriteLine($"airlock: error: {e.Message}");
-            if (e.Remedy is not null)
-            {
-                Console.Error.WriteLine($"  remedy: {e.Remedy}");
-            }
+            ErrorReport.Write(e, Console.Error);
             return e.Code is AirlockException.ErrorCodes.InvalidArgument or AirlockException.ErrorCodes.NotFound or AirlockException.ErrorCodes.File
                 ? ExitCodes.Usage
                 : ExitCodes.Internal;

@@ -221,14 +221,21 @@ public sealed class Daemon : IAsyncDisposable
     private IReadOnlyList<string> AllMounts() => File.ReadLines("/proc/self/mountinfo")
         .Select(l => l.Split(' ')[4]).Where(m => m.StartsWith(DataDir + "/", StringComparison.Ordinal)).ToList();
 
+    /// <summary>Every hierarchy a sandbox cgroup can be in (v1 controllers, freezer first so a cleanup thaws before it
+    /// kills; the hybrid cgroup2 mount; a v2 host).</summary>
+    private static readonly string[] CgroupRoots =
+        ["/sys/fs/cgroup/freezer", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
+
+    /// <summary>The daemon's parent cgroup, named after its state directory as the backend names it.</summary>
+    private string CgroupParent => "airlock-" + Core.Util.StableHash.Hex(StateDir)[..12];
+
     /// <summary>Sandbox cgroups under the daemon's parent cgroup (named after the state directory), any hierarchy.</summary>
     public IReadOnlyList<string> Cgroups()
     {
-        var parent = "airlock-" + Core.Util.StableHash.Hex(StateDir)[..12];
         var result = new List<string>();
-        foreach (var root in new[] { "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified", "/sys/fs/cgroup" })
+        foreach (var root in CgroupRoots)
         {
-            var dir = Path.Combine(root, parent);
+            var dir = Path.Combine(root, CgroupParent);
             if (Directory.Exists(dir))
             {
                 result.AddRange(Directory.GetDirectories(dir).Select(Path.GetFileName).OfType<string>().Where(n => n.StartsWith("sbx-", StringComparison.Ordinal)));
@@ -299,10 +306,9 @@ public sealed class Daemon : IAsyncDisposable
     /// test; a passing one leaves nothing).</summary>
     private void ForceCleanup()
     {
-        var parent = "airlock-" + Core.Util.StableHash.Hex(StateDir)[..12];
-        foreach (var root in new[] { "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup" })
+        foreach (var root in CgroupRoots)
         {
-            var dir = Path.Combine(root, parent);
+            var dir = Path.Combine(root, CgroupParent);
             if (!Directory.Exists(dir))
             {
                 continue;

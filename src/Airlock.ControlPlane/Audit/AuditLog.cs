@@ -177,7 +177,7 @@ public sealed class AuditLog : IAsyncDisposable
     public static List<AuditRecord> Read(SqliteConnection db, long afterSeq = 0, int limit = int.MaxValue, string? tenant = null, string? actionPrefix = null)
     {
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT seq, time, tenant, token_id, action, target, decision, rule, outcome, duration_ms, detail, prev_hash, hash FROM audit WHERE seq > $after"
+        cmd.CommandText = SelectAll + " WHERE seq > $after"
             + (tenant is null ? "" : " AND tenant = $tenant")
             + (actionPrefix is null ? "" : " AND action LIKE $prefix")
             + " ORDER BY seq LIMIT $limit";
@@ -200,19 +200,29 @@ public sealed class AuditLog : IAsyncDisposable
         return list;
     }
 
-    /// <summary>The last <paramref name="count"/> records, oldest first.</summary>
+    /// <summary>The last <paramref name="count"/> records (of actions starting with <paramref name="actionPrefix"/>),
+    /// oldest first.</summary>
     public static List<AuditRecord> Tail(SqliteConnection db, int count, string? actionPrefix = null)
     {
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT max(seq) FROM audit";
-        var last = cmd.ExecuteScalar() is long l ? l : 0;
-        if (actionPrefix is null)
+        cmd.CommandText = SelectAll + (actionPrefix is null ? "" : " WHERE action LIKE $prefix") + " ORDER BY seq DESC LIMIT $limit";
+        cmd.Parameters.AddWithValue("$limit", count);
+        if (actionPrefix is not null)
         {
-            return Read(db, Math.Max(0, last - count));
+            cmd.Parameters.AddWithValue("$prefix", actionPrefix + "%");
         }
-        var all = Read(db, 0, int.MaxValue, null, actionPrefix);
-        return all.Skip(Math.Max(0, all.Count - count)).ToList();
+        using var r = cmd.ExecuteReader();
+        var list = new List<AuditRecord>();
+        while (r.Read())
+        {
+            list.Add(ReadRecord(r));
+        }
+        list.Reverse();
+        return list;
     }
+
+    /// <summary>Every column, in the order <see cref="ReadRecord"/> reads them.</summary>
+    private const string SelectAll = "SELECT seq, time, tenant, token_id, action, target, decision, rule, outcome, duration_ms, detail, prev_hash, hash FROM audit";
 
     private static AuditRecord ReadRecord(SqliteDataReader r) => new()
     {
@@ -238,7 +248,7 @@ public sealed class AuditLog : IAsyncDisposable
         var prev = Genesis;
         long expected = 1;
         using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT seq, time, tenant, token_id, action, target, decision, rule, outcome, duration_ms, detail, prev_hash, hash FROM audit ORDER BY seq";
+        cmd.CommandText = SelectAll + " ORDER BY seq";
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {

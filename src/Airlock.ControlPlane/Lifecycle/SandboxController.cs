@@ -261,9 +261,7 @@ public sealed class SandboxController : IAsyncDisposable
             var ops = new List<StoreOp> { StoreOp.Delete(Kinds.WarmPool, tenant, name) };
             foreach (var m in members)
             {
-                m.Deleting = true;
-                _sandboxes.Remove((tenant, m.Sandbox.Name));
-                ops.Add(StoreOp.Delete(Kinds.Sandbox, tenant, m.Sandbox.Name));
+                ops.Add(Unlink(m));
             }
             _store.Batch(ops);
         }
@@ -424,11 +422,15 @@ public sealed class SandboxController : IAsyncDisposable
     }
 
     /// <summary>Removes an entry from memory and store (caller holds the lock); the backend is destroyed after.</summary>
-    private void Forget(Entry e)
+    private void Forget(Entry e) => _store.Batch([Unlink(e)]);
+
+    /// <summary>Takes an entry out of memory (caller holds the lock) and returns the store delete that must go into
+    /// the same batch as the change that caused it.</summary>
+    private StoreOp Unlink(Entry e)
     {
         e.Deleting = true;
         _sandboxes.Remove((e.Tenant, e.Sandbox.Name));
-        _store.Delete(Kinds.Sandbox, e.Tenant, e.Sandbox.Name);
+        return StoreOp.Delete(Kinds.Sandbox, e.Tenant, e.Sandbox.Name);
     }
 
     private async Task DestroyBackendAsync(Entry e, CancellationToken ct)
@@ -826,9 +828,7 @@ public sealed class SandboxController : IAsyncDisposable
             var ops = new List<StoreOp> { StoreOp.Delete(Kinds.Claim, tenant, name) };
             if (sandbox is not null && sandbox.Sandbox.Status.Claim == name)
             {
-                sandbox.Deleting = true;
-                _sandboxes.Remove((tenant, name));
-                ops.Add(StoreOp.Delete(Kinds.Sandbox, tenant, name));
+                ops.Add(Unlink(sandbox));
             }
             else
             {
@@ -887,9 +887,7 @@ public sealed class SandboxController : IAsyncDisposable
         var s = e.Sandbox;
         if (s.Status.WarmPool is not null)
         {
-            e.Deleting = true;
-            _sandboxes.Remove((e.Tenant, s.Name));
-            ops.Add(StoreOp.Delete(Kinds.Sandbox, e.Tenant, s.Name));
+            ops.Add(Unlink(e));
             return;
         }
         e.Sandbox = Finish(s, Conditions.SandboxLost, message, now);
@@ -1028,7 +1026,7 @@ public sealed class SandboxController : IAsyncDisposable
             }
             foreach (var (e, _) in destroyMembers)
             {
-                Forget(e);
+                dirty.Add(Unlink(e));
             }
             _store.Batch(dirty);
         }
@@ -1119,9 +1117,7 @@ public sealed class SandboxController : IAsyncDisposable
             var ops = new List<StoreOp>();
             if (delete)
             {
-                e.Deleting = true;
-                _sandboxes.Remove((e.Tenant, s.Name));
-                ops.Add(StoreOp.Delete(Kinds.Sandbox, e.Tenant, s.Name));
+                ops.Add(Unlink(e));
                 if (claim is not null)
                 {
                     _claims.Remove((e.Tenant, claim.Name));

@@ -145,23 +145,9 @@ public static class AdminCommands
         {
             return await body(ct).ConfigureAwait(false);
         }
-        catch (ValidationException e)
-        {
-            Console.Error.WriteLine($"airlock: error: {e.Message.Split(':')[0]}:");
-            foreach (var err in e.Errors)
-            {
-                Console.Error.WriteLine($"  {err.Field}: {err.Reason}");
-            }
-            Console.Error.WriteLine($"  remedy: {e.Remedy}");
-            return 125;
-        }
         catch (AirlockException e)
         {
-            Console.Error.WriteLine($"airlock: error: {e.Message}");
-            if (e.Remedy is not null)
-            {
-                Console.Error.WriteLine($"  remedy: {e.Remedy}");
-            }
+            ErrorReport.Write(e, Console.Error);
             return 125;
         }
         catch (Microsoft.Data.Sqlite.SqliteException e)
