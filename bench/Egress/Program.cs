@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Airlock.Core.Model;
 using Airlock.Egress.Policy;
 using Airlock.Egress.Proxy;
 

@@ -17,14 +17,16 @@ namespace Airlock.Backends.Oci;
 /// <summary>Options of the OCI backend.</summary>
 /// <param name="GuestBinary">Host path of the NativeAOT <c>airlock-guest</c>; found next to the program when null.</param>
 /// <param name="UserNamespaceHostId">First host uid/gid of the range sandbox users map to.</param>
-public sealed record OciOptions(string? GuestBinary = null, uint UserNamespaceHostId = 0x7000_0000);
+/// <param name="Egress">Runs the egress proxies of sandboxes with network mode <c>egress</c>; without it such
+/// templates are refused.</param>
+public sealed record OciOptions(string? GuestBinary = null, uint UserNamespaceHostId = 0x7000_0000, IEgressGateway? Egress = null);
 
 /// <summary>
 /// Hardened Linux containers driven through an OCI runtime (crun, runc, runsc). Each sandbox is a bundle directory
 /// with its own tmpfs workspace and /tmp, a cgroup Airlock owns, and <c>airlock-guest</c> as PID 1. Ephemeral runs talk
 /// to the guest over the container's stdio; long-lived sandboxes over a Unix socket bind-mounted into the sandbox.
 /// </summary>
-public sealed class OciBackend : IIsolationBackend, IReapingBackend
+public sealed class OciBackend : IIsolationBackend, IReapingBackend, IReattachingBackend
 {
     private static readonly TimeSpan HostGrace = TimeSpan.FromSeconds(3);
     private readonly SandboxStore _store;
@@ -32,6 +34,7 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
     private readonly CgroupLayout _layout;
     private readonly RootFsBuilder _rootFs;
     private readonly Dictionary<string, RuntimeDriver> _drivers = [];
+    private readonly Dictionary<string, IEgressSession> _egress = [];
     private readonly string _cgroupParent;
 
     private SandboxCgroup Cgroup(string id) => new(_layout, _cgroupParent, id);
@@ -76,6 +79,10 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
 
     public void CheckEnforceable(SandboxTemplate t, Action<string, string> addError)
     {
+        if (t.Network.Mode == NetworkModes.Egress && _options.Egress is null)
+        {
+            addError("network.mode", "'egress' needs an egress proxy, which this command does not run: use `airlock run`, or a daemon (`airlock serve`, AIRLOCK_HOST) for long-lived sandboxes");
+        }
         if (RuntimeDriver.Find(t.Isolation.Runtime) is null)
         {
             addError("isolation.runtime", $"'{t.Isolation.Runtime}' is not installed on this host (apt-get install {t.Isolation.Runtime})");
@@ -172,6 +179,7 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
         }
         cgroup.Destroy();
         PhaseTrace.Mark("cgroups removed");
+        CloseEgress(sandbox.Id);
         Cleanup(sandbox.Id);
     }
 
@@ -391,6 +399,10 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
         {
             throw new IOException($"chown {run}: {Libc.ErrorText(Libc.Errno)}");
         }
+        if (t.Network.Mode == NetworkModes.Egress)
+        {
+            guestArgs = [.. guestArgs, .. OpenEgress(record.Id, t.Network, run)];
+        }
         PhaseTrace.Mark("tmpfs mounted");
         var cgroup = Cgroup(record.Id);
         cgroup.Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
@@ -417,6 +429,57 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
             UserNamespaceHostId = userNs,
             SeccompErrnoRetHonoured = driver.Name != OciRuntimes.Runsc,
         });
+    }
+
+    /// <summary>Starts the sandbox's egress proxy on <c>run/egress.sock</c> (and writes its CA where the sandbox
+    /// trusts it); returns the guest's forwarder arguments.</summary>
+    private string[] OpenEgress(string id, NetworkSpec network, string run)
+    {
+        var gateway = _options.Egress ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+            "network.mode: 'egress' needs an egress proxy, which this command does not run", "use `airlock run`, or a daemon (`airlock serve`)");
+        var socket = Path.Combine(run, "egress.sock");
+        var session = gateway.Open(id, network, socket);
+        lock (_egress)
+        {
+            _egress[id] = session;
+        }
+        // The forwarder runs as the sandbox's (mapped) root; the socket's directory is reachable only from the sandbox.
+        File.SetUnixFileMode(socket, (UnixFileMode)0b110_110_110);
+        if (session.CaCertificatePem is { } pem)
+        {
+            File.WriteAllText(Path.Combine(run, Path.GetFileName(NetworkEnvironment.CaPath)), pem);
+        }
+        return ["--egress-socket", GuestPaths.RunDir + "/egress.sock", "--egress-port", NetworkEnvironment.ProxyPort.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+    }
+
+    /// <summary>Restarts the egress proxy of a sandbox this process did not create (a daemon adopting the sandboxes
+    /// of its previous run). The forwarder inside connects per connection, so a new socket at the same path serves.</summary>
+    public void Reattach(SandboxRecord sandbox)
+    {
+        if (sandbox.Template.Network.Mode != NetworkModes.Egress)
+        {
+            return;
+        }
+        lock (_egress)
+        {
+            if (_egress.ContainsKey(sandbox.Id))
+            {
+                return;
+            }
+        }
+        var run = Path.Combine(_store.Paths.Sandbox(sandbox.Id), "run");
+        File.Delete(Path.Combine(run, "egress.sock"));
+        _ = OpenEgress(sandbox.Id, sandbox.Template.Network, run);
+    }
+
+    private void CloseEgress(string id)
+    {
+        IEgressSession? session;
+        lock (_egress)
+        {
+            _egress.Remove(id, out session);
+        }
+        session?.Dispose();
     }
 
     private static void MountTmpfs(string target, long size, string mode, uint owner)
@@ -455,7 +518,11 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend
 
     private static ExecRequest ToRequest(SandboxTemplate t, ExecSpec spec, bool stdin)
     {
-        var env = new Dictionary<string, string>(t.Env);
+        var env = new Dictionary<string, string>(NetworkEnvironment.For(t.Network));
+        foreach (var (k, v) in t.Env)
+        {
+            env[k] = v;
+        }
         foreach (var (k, v) in spec.Env ?? new Dictionary<string, string>())
         {
             env[k] = v;

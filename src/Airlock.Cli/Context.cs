@@ -6,6 +6,8 @@ using Airlock.Core.Backends;
 using Airlock.Core.Storage;
 using Airlock.Core.Util;
 using Airlock.Core.Validation;
+using Airlock.Egress.Gateway;
+using Airlock.Egress.Proxy;
 
 namespace Airlock.Cli;
 
@@ -19,7 +21,11 @@ internal sealed class Context
         Paths = AirlockPaths.FromEnvironment();
         Store = new SandboxStore(Paths);
         // Built on first use: commands that only read templates need no state directory (and no root).
-        _oci = new Lazy<OciBackend>(() => new OciBackend(Store));
+        _oci = new Lazy<OciBackend>(() => new OciBackend(Store, new OciOptions(Egress: new EgressGateway(new EgressGatewayOptions
+        {
+            Audit = ReportEgress,
+            UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
+        }))));
         Remote = AirlockClient.FromEnvironment();
     }
 
@@ -32,6 +38,16 @@ internal sealed class Context
     public AirlockClient RequireRemote(string verb) => Remote ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
         $"'{verb}' manages a daemon's resources, and no daemon is set",
         "start one (airlock serve --data-dir DIR), then set AIRLOCK_HOST=unix:DIR/airlock.sock and AIRLOCK_TOKEN");
+
+    /// <summary>Without a daemon there is no audit log: a refused connection is said on stderr, since the program
+    /// inside usually reports only "connection refused" or a 403.</summary>
+    private static void ReportEgress(EgressEvent e)
+    {
+        if (!e.Allowed || e.SecretsWithheld is { Count: > 0 })
+        {
+            Console.Error.WriteLine($"airlock: egress {(e.Allowed ? "allowed" : "denied")}: {e.Protocol} {(e.Host.Length > 0 ? $"{e.Host}:{e.Port}" : "(no target)")} [{e.Rule}] {e.Reason}");
+        }
+    }
 
     public AirlockPaths Paths { get; }
     public SandboxStore Store { get; }

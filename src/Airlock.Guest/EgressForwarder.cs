@@ -11,11 +11,26 @@ namespace Airlock.Guest;
 /// </summary>
 internal static class EgressForwarder
 {
-    public static async Task RunAsync(int port, string proxySocket, CancellationToken ct)
+    /// <summary>Binds the listener. Done before the first exec starts, so a program never races the forwarder.</summary>
+    public static Socket Listen(int port)
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
-        listener.Listen(512);
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            listener.Listen(512);
+            return listener;
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+    }
+
+    public static async Task RunAsync(Socket listener, string proxySocket, CancellationToken ct)
+    {
+        using var owned = listener;
         while (!ct.IsCancellationRequested)
         {
             Socket client;

@@ -91,17 +91,17 @@ internal static class Guest
         if (egressSocket is not null)
         {
             // 127.0.0.1:PORT inside the sandbox → the host's egress proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY point here).
-            _ = Task.Run(async () =>
+            System.Net.Sockets.Socket listener;
+            try
             {
-                try
-                {
-                    await EgressForwarder.RunAsync(egressPort, egressSocket, shutdown.Token);
-                }
-                catch (System.Net.Sockets.SocketException e)
-                {
-                    Log.Write($"egress forwarder on 127.0.0.1:{egressPort} failed: {e.Message}");
-                }
-            });
+                listener = EgressForwarder.Listen(egressPort);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                Log.Write($"egress forwarder cannot listen on 127.0.0.1:{egressPort}: {e.Message}");
+                return GuestExitCodes.GuestError;
+            }
+            _ = Task.Run(() => EgressForwarder.RunAsync(listener, egressSocket, shutdown.Token));
         }
 
         try

@@ -3,6 +3,8 @@ using Airlock.Core.Backends;
 using Airlock.Core.Model;
 using Airlock.Core.Storage;
 using Airlock.Core.Templates;
+using Airlock.Egress.Gateway;
+using Airlock.Egress.Proxy;
 using Airlock.Guest.Protocol;
 
 namespace Airlock.Backends.Oci.Tests;
@@ -14,8 +16,12 @@ public sealed class OciFixture : IDisposable
     {
         Home = Directory.CreateTempSubdirectory("airlock-oci-test-").FullName;
         Store = new SandboxStore(new AirlockPaths(Home));
-        Backend = new OciBackend(Store, new OciOptions(GuestBinary: Repo.Artifact("airlock-guest")));
+        Backend = new OciBackend(Store, new OciOptions(GuestBinary: Repo.Artifact("airlock-guest"),
+            Egress: new EgressGateway(new EgressGatewayOptions { Audit = EgressEvents.Enqueue })));
     }
+
+    /// <summary>What the egress proxies of this fixture's sandboxes decided.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<EgressEvent> EgressEvents { get; } = new();
 
     public string Home { get; }
     public SandboxStore Store { get; }

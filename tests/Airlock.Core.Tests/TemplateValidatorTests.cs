@@ -1,3 +1,4 @@
+using Airlock.Core.Backends;
 using Airlock.Core.Model;
 using Airlock.Core.Templates;
 using Airlock.Core.Validation;
@@ -41,7 +42,13 @@ public class TemplateValidatorTests
         { "name: x\nresources: {timeout: 48h}", "resources.timeout" },
         { "name: x\nresources: {outputLimit: 0}", "resources.outputLimit" },
         { "name: x\nenv: {'1BAD': x}", "env.1BAD" },
-        { "name: x\nnetwork: {mode: egress}", "network.mode" },
+        { "name: x\nnetwork: {mode: egress, allow: [{domain: 'Bad!'}]}", "network.allow[0].domain" },
+        { "name: x\nnetwork: {mode: egress, allow: [{cidr: 10.0.0.0/8}], deny: [{cidr: 10.0.0.0/7}]}", "network.allow[0]" },
+        { "name: x\nnetwork: {mode: egress, bandwidth: fast}", "network.bandwidth" },
+        { "name: x\nnetwork: {mode: egress, resolve: [{host: a.test, port: 80, address: nowhere}]}", "network.resolve[0].address" },
+        { "name: x\nnetwork: {allow: [{domain: a.test}]}", "network.allow" },
+        { "name: x\nnetwork: {mode: egress, secrets: [{name: gh, domains: [a.test], fromEnv: GH}]}", "network.secrets[0].domains[0]" },
+        { "name: x\nenv: {GH: x}\nnetwork: {mode: egress, allow: [{domain: a.test}], secrets: [{name: gh, env: GH, domains: [a.test], fromEnv: GH}]}", "env.GH" },
         { "name: x\nnetwork: {mode: host}", "network.mode" },
     };
 
@@ -54,6 +61,42 @@ public class TemplateValidatorTests
         var error = Assert.Single(errors);
         Assert.Equal(field, error.Field);
         Assert.False(string.IsNullOrWhiteSpace(error.Reason));
+    }
+
+    [Fact]
+    public void AnEgressPolicyParsesFromYamlWithEveryField()
+    {
+        var t = TemplateLoader.Parse("""
+            name: web
+            network:
+              mode: egress
+              allow:
+                - domain: api.github.com
+                  ports: [443]
+                - domain: "*.pypi.org"
+                - cidr: 203.0.113.0/24
+              deny: [{ domain: uploads.pypi.org }]
+              bandwidth: 10Mi
+              maxConnections: 16
+              resolve: [{ host: api.internal.test, port: 8080, address: 127.0.0.1 }]
+              terminateTls: true
+              secrets:
+                - { name: github, env: GITHUB_TOKEN, fromEnv: HOST_GITHUB_TOKEN, domains: [api.github.com] }
+            """);
+        Assert.Empty(TemplateValidator.Validate(t));
+        Assert.Equal(NetworkModes.Egress, t.Network.Mode);
+        Assert.Equal([443], t.Network.Allow[0].Ports!);
+        Assert.Equal("203.0.113.0/24", t.Network.Allow[2].Cidr);
+        Assert.Equal(new EgressPin("api.internal.test", 8080, "127.0.0.1"), t.Network.Resolve[0]);
+        Assert.Equal("airlock-secret:github", t.Network.Secrets[0].Placeholder);
+        Assert.True(t.Network.TerminateTls);
+        var env = NetworkEnvironment.For(t.Network);
+        Assert.Equal("airlock-secret:github", env["GITHUB_TOKEN"]);
+        Assert.Equal("http://127.0.0.1:3128", env["http_proxy"]);
+        Assert.Equal(NetworkEnvironment.CaPath, env["SSL_CERT_FILE"]);
+        Assert.Empty(NetworkEnvironment.For(new NetworkSpec()));
+        // Round trip through JSON (the daemon's API and its store).
+        Assert.Equal(TemplateLoader.ToJson(t), TemplateLoader.ToJson(TemplateLoader.Parse(TemplateLoader.ToJson(t))));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Net;
+using Airlock.Core.Model;
 using Airlock.Core.Validation;
 using Airlock.Egress.Policy;
 
@@ -95,8 +96,9 @@ public sealed class PolicyTests
     [Fact]
     public void TheValidatorNamesEveryBadField()
     {
-        var p = new EgressPolicy
+        var n = new NetworkSpec
         {
+            Mode = NetworkModes.Egress,
             Allow =
             [
                 new EgressRule { Domain = "Bad_Domain!" },
@@ -104,19 +106,62 @@ public sealed class PolicyTests
                 new EgressRule { Domain = "a.example.com", Cidr = "1.2.3.4" },
                 new EgressRule { Domain = "x.example.com", Ports = [0, 70000] },
                 new EgressRule { Domain = "api.example.com", Ports = [443] },
+                new EgressRule { Cidr = "10.1.0.0/16" },
             ],
-            Deny = [new EgressRule { Domain = "*.example.com" }],
-            BandwidthBytesPerSecond = 10,
+            Deny = [new EgressRule { Domain = "*.example.com" }, new EgressRule { Cidr = "10.0.0.0/8" }],
+            Bandwidth = "10",
             MaxConnections = 0,
-            Pins = [new EgressPin("*.x", 0, "nope")],
+            Resolve = [new EgressPin("*.x", 0, "nope"), new EgressPin("a.test", 80, "127.0.0.1"), new EgressPin("a.test", 80, "127.0.0.2")],
+            Secrets =
+            [
+                new EgressSecret { Name = "Bad Name", Domains = [], FromEnv = "X", FromFile = "/x" },
+                new EgressSecret { Name = "gh", Domains = ["api.github.com"], FromEnv = "1X", Env = "bad-env" },
+                new EgressSecret { Name = "gh", Domains = ["a.test"], FromFile = "relative" },
+            ],
         };
-        var fields = EgressPolicyValidator.Validate(p).Select(e => e.Field).ToHashSet();
+        var fields = NetworkValidator.Validate(n).Select(e => e.Field).ToHashSet();
         Assert.Superset(new HashSet<string>
         {
             "network.allow[0].domain", "network.allow[1].cidr", "network.allow[2]", "network.allow[3].ports", "network.allow[4]",
-            "network.bandwidth", "network.maxConnections", "network.pins[0].host", "network.pins[0].port", "network.pins[0].address",
+            "network.allow[5]", "network.bandwidth", "network.maxConnections", "network.resolve[0].host", "network.resolve[0].port",
+            "network.resolve[0].address", "network.resolve[2]", "network.secrets[0].name", "network.secrets[0].domains",
+            "network.secrets[0]", "network.secrets[1].domains[0]", "network.secrets[1].fromEnv", "network.secrets[1].env",
+            "network.secrets[2].name", "network.secrets[2].fromFile",
         }, fields);
-        Assert.Throws<ValidationException>(() => EgressPolicyValidator.EnsureValid(p));
-        Assert.Empty(EgressPolicyValidator.Validate(new EgressPolicy { Allow = [new EgressRule { Domain = "*.example.com", Ports = [443] }], Deny = [new EgressRule { Domain = "x.example.com" }] }));
+        Assert.Empty(NetworkValidator.Validate(new NetworkSpec
+        {
+            Mode = NetworkModes.Egress,
+            Allow = [new EgressRule { Domain = "*.example.com", Ports = [443] }],
+            Deny = [new EgressRule { Domain = "x.example.com" }],
+            Secrets = [new EgressSecret { Name = "api", Domains = ["api.example.com"], FromEnv = "API_TOKEN", Env = "API_TOKEN" }],
+        }));
+    }
+
+    [Fact]
+    public void ModeNoneRefusesRulesThatWouldDoNothing()
+    {
+        var fields = NetworkValidator.Validate(new NetworkSpec { Allow = [new EgressRule { Domain = "a.test" }], TerminateTls = true })
+            .Select(e => e.Field).ToHashSet();
+        Assert.Equal(new HashSet<string> { "network.allow", "network.terminateTls" }, fields);
+        Assert.Contains(NetworkValidator.Validate(new NetworkSpec { Mode = "open" }), e => e.Field == "network.mode");
+    }
+
+    [Fact]
+    public void SecretValuesComeFromTheProxyHostAndAMissingOneIsNamed()
+    {
+        var n = new NetworkSpec
+        {
+            Mode = NetworkModes.Egress,
+            Allow = [new EgressRule { Domain = "api.example.com" }],
+            Secrets = [new EgressSecret { Name = "api", Domains = ["api.example.com"], FromEnv = "API_TOKEN" }],
+        };
+        var p = EgressPolicy.FromNetwork(n, [new EgressPin("x.test", 80, "127.0.0.1")], name => name == "API_TOKEN" ? "s3cr3t" : null);
+        Assert.Equal("s3cr3t", Assert.Single(p.Secrets).Value);
+        Assert.DoesNotContain("s3cr3t", p.Secrets[0].ToString());
+        Assert.True(p.Secrets[0].IsFor("api.example.com"));
+        Assert.False(p.Secrets[0].IsFor("evil.example.com"));
+        Assert.Single(p.Pins);
+        var e = Assert.Throws<Airlock.Core.AirlockException>(() => EgressPolicy.FromNetwork(n, environment: _ => null));
+        Assert.Contains("network.secrets[0].fromEnv", e.Message);
     }
 }

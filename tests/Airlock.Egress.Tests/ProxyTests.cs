@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
+using Airlock.Core.Model;
 using Airlock.Egress.Policy;
 
 namespace Airlock.Egress.Tests;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Airlock.Core.Model;
 using Airlock.Egress.Policy;
 using Airlock.Egress.Proxy;
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Airlock.Core;
 using Airlock.Core.Backends;
 using Airlock.Core.Control;
+using Airlock.Core.Model;
 using Airlock.Guest.Protocol;
 using Spectre.Console;
 
@@ -34,6 +35,12 @@ internal static class SandboxCommands
         cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
         {
             var template = await opts.ResolveAsync(p, ctx, "shell", ct).ConfigureAwait(false);
+            if (ctx.Remote is null && template.Network.Mode == NetworkModes.Egress)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+                    "network.mode: 'egress' needs an egress proxy that outlives this command, and without a daemon the CLI's proxy ends with it",
+                    "start a daemon (airlock serve) and set AIRLOCK_HOST, or use `airlock run` for a one-off command");
+            }
             Func<Task<string>> create = ctx.Remote is { } remote
                 ? async () => (await remote.CreateSandboxAsync(p.GetValue(name), null, template, ct).ConfigureAwait(false)).Name
                 : p.GetValue(name) is not null

@@ -20,10 +20,12 @@ internal sealed class TemplateOptions
     public Option<string?> Disk { get; } = new("--disk") { Description = "size cap of /tmp, e.g. 64Mi" };
     public Option<string?> WorkspaceSize { get; } = new("--workspace-size") { Description = "size cap of the workspace, e.g. 256Mi" };
     public Option<string[]> Env { get; } = new("--env", "-e") { Description = "NAME=value added to the sandbox's environment (repeatable)", AllowMultipleArgumentsPerToken = false };
+    public Option<string[]> AllowDomain { get; } = new("--allow-domain") { Description = "DOMAIN[:PORT]: let the sandbox reach this domain (or *.domain) through the egress proxy, on every port or the one given (repeatable; turns on network mode egress)", AllowMultipleArgumentsPerToken = false };
+    public Option<string[]> Resolve { get; } = new("--resolve") { Description = "HOST:PORT:ADDR pins a name to an address, as in curl, and allows it for that port only (repeatable)", AllowMultipleArgumentsPerToken = false };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Template, Runtime, Memory, Cpus, Pids, Timeout, OutputLimit, Disk, WorkspaceSize, Env })
+        foreach (var o in new Option[] { Template, Runtime, Memory, Cpus, Pids, Timeout, OutputLimit, Disk, WorkspaceSize, Env, AllowDomain, Resolve })
         {
             command.Options.Add(o);
         }
@@ -33,7 +35,8 @@ internal sealed class TemplateOptions
     public bool HasOverrides(ParseResult p) =>
         p.GetValue(Runtime) is not null || p.GetValue(Memory) is not null || p.GetValue(Cpus) is not null || p.GetValue(Pids) is not null
         || p.GetValue(Timeout) is not null || p.GetValue(OutputLimit) is not null || p.GetValue(Disk) is not null
-        || p.GetValue(WorkspaceSize) is not null || p.GetValue(Env) is { Length: > 0 };
+        || p.GetValue(WorkspaceSize) is not null || p.GetValue(Env) is { Length: > 0 }
+        || p.GetValue(AllowDomain) is { Length: > 0 } || p.GetValue(Resolve) is { Length: > 0 };
 
     /// <summary>The template named by --template: a file, or (with a daemon) one the daemon knows, or a built-in.</summary>
     public async Task<SandboxTemplate> LoadAsync(ParseResult p, Context ctx, string defaultTemplate, CancellationToken ct)
@@ -74,8 +77,46 @@ internal sealed class TemplateOptions
             }
             t = t with { Env = env };
         }
+        t = WithNetwork(t, p.GetValue(AllowDomain) ?? [], p.GetValue(Resolve) ?? []);
         TemplateValidator.EnsureValid(t, ctx.ValidationBackends);
         return t;
+    }
+
+    /// <summary>Adds <c>--allow-domain</c> rules and <c>--resolve</c> pins to the template's network policy; either
+    /// turns a <c>none</c> network into <c>egress</c>.</summary>
+    public static SandboxTemplate WithNetwork(SandboxTemplate t, IReadOnlyList<string> domains, IReadOnlyList<string> resolves)
+    {
+        if (domains.Count == 0 && resolves.Count == 0)
+        {
+            return t;
+        }
+        var pins = new List<EgressPin>(t.Network.Resolve);
+        foreach (var r in resolves)
+        {
+            if (!EgressPin.TryParse(r, out var pin))
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+                    $"--resolve '{r}' is not HOST:PORT:ADDR", "write e.g. --resolve api.example.test:8080:127.0.0.1");
+            }
+            pins.Add(pin);
+        }
+        var allow = t.Network.Allow.Concat(domains.Select(AllowRule)).ToList();
+        return t with { Network = t.Network with { Mode = NetworkModes.Egress, Allow = allow, Resolve = pins } };
+    }
+
+    private static EgressRule AllowRule(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon < 0)
+        {
+            return new EgressRule { Domain = text.Trim().TrimEnd('.').ToLowerInvariant() };
+        }
+        if (!int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port))
+        {
+            throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+                $"--allow-domain '{text}' is not DOMAIN or DOMAIN:PORT", "write e.g. --allow-domain api.github.com or --allow-domain api.github.com:443");
+        }
+        return new EgressRule { Domain = text[..colon].Trim().TrimEnd('.').ToLowerInvariant(), Ports = [port] };
     }
 
     /// <summary>Parses repeated <c>--env NAME=value</c> options.</summary>

@@ -126,6 +126,19 @@ public sealed class SandboxController : IAsyncDisposable
             if (record is not null && state is SandboxState.Running or SandboxState.Suspended)
             {
                 referenced.Add(record.Id);
+                if (_backend is IReattachingBackend reattaching)
+                {
+                    try
+                    {
+                        reattaching.Reattach(record);
+                    }
+                    catch (AirlockException ex)
+                    {
+                        // E.g. a secret's value is no longer in the daemon's environment: the sandbox runs without
+                        // egress (its forwarder finds no proxy), which is the safe side; say why.
+                        await _audit.AppendAsync(new AuditEntry(tenant, System, "sandbox.egress", name, "denied", "startup", "error", 0, ex.Message)).ConfigureAwait(false);
+                    }
+                }
                 e.Record = record;
                 e.Template = record.Template;
                 var suspended = state == SandboxState.Suspended;
@@ -313,6 +326,7 @@ public sealed class SandboxController : IAsyncDisposable
             Claim = claim,
             LaunchType = "cold",
             TemplateHash = HashOf(template),
+            Network = template.Network,
             CreatedAt = now,
             StartedAt = now,
             LastActivity = now,
@@ -594,6 +608,26 @@ public sealed class SandboxController : IAsyncDisposable
         }
     }
 
+    /// <summary>The tenant of the ephemeral run in progress on this execution context (see <see cref="OwnerOf"/>).</summary>
+    private static readonly AsyncLocal<string?> RunTenant = new();
+
+    /// <summary>Who a backend sandbox belongs to now: its tenant and name (a pool member's name changes when a claim
+    /// adopts it); for an ephemeral run, its tenant and the backend id.</summary>
+    public (string Tenant, string Name)? OwnerOf(string backendId)
+    {
+        lock (_gate)
+        {
+            foreach (var e in _sandboxes.Values)
+            {
+                if (e.Record?.Id == backendId)
+                {
+                    return (e.Tenant, e.Sandbox.Name);
+                }
+            }
+        }
+        return RunTenant.Value is { } tenant ? (tenant, backendId) : null;
+    }
+
     /// <summary>Runs one command in an ephemeral sandbox: adopted from a ready pool member of an identical template
     /// when there is one, else started cold. The sandbox is destroyed afterwards either way.</summary>
     public async Task<RunResult> RunAsync(string tenant, SandboxTemplate template, ExecSpec spec, ExecIo io, CancellationToken ct)
@@ -616,6 +650,9 @@ public sealed class SandboxController : IAsyncDisposable
         {
             if (warm is null)
             {
+                // The cold sandbox's id is chosen inside the backend; its egress proxy starts there too and carries
+                // this along (execution context), so its connections are audited under the right tenant.
+                RunTenant.Value = tenant;
                 return await _backend.RunAsync(template, spec, io, ct).ConfigureAwait(false);
             }
             Wake();

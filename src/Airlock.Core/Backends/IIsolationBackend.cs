@@ -51,6 +51,13 @@ public interface IReapingBackend
     Task<IReadOnlyList<string>> ReapOrphansAsync(CancellationToken ct);
 }
 
+/// <summary>A backend whose sandboxes depend on something in the owning process (the egress proxy) that a new owner
+/// must restart when it adopts them.</summary>
+public interface IReattachingBackend
+{
+    void Reattach(SandboxRecord sandbox);
+}
+
 /// <summary>File operations on a sandbox's workspace. Paths are relative to the workspace (or absolute under it);
 /// <c>..</c>, absolute paths elsewhere and symlinks that resolve outside fail with an <see cref="AirlockException"/>
 /// of code <c>file</c>.</summary>

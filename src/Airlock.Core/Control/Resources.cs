@@ -1,3 +1,5 @@
+using Airlock.Core.Model;
+
 namespace Airlock.Core.Control;
 
 /// <summary>A status condition, as in Kubernetes (<c>metav1.Condition</c>).</summary>
@@ -106,6 +108,10 @@ public sealed record SandboxStatus
 
     /// <summary>Hash of the template the sandbox was created from (stale pool members differ).</summary>
     public string TemplateHash { get; set; } = "";
+
+    /// <summary>The network policy the sandbox runs with (its template's): what it may reach, which secrets the
+    /// egress proxy adds (names and sources, never values).</summary>
+    public NetworkSpec? Network { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
 

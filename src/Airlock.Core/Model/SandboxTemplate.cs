@@ -155,16 +155,3 @@ public sealed record ResourceSpec
     /// <summary>Cap on stdout+stderr of one exec; output past it is dropped and the process killed.</summary>
     public string OutputLimit { get; init; } = "1Mi";
 }
-
-/// <summary>Network policy.</summary>
-public sealed record NetworkSpec
-{
-    /// <summary><c>none</c>: a private network namespace with only loopback. (<c>egress</c> arrives with the egress proxy.)</summary>
-    public string Mode { get; init; } = NetworkModes.None;
-}
-
-public static class NetworkModes
-{
-    public const string None = "none";
-    public const string Egress = "egress";
-}

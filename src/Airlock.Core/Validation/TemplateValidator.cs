@@ -111,11 +111,16 @@ public static partial class TemplateValidator
             }
         }
 
-        if (t.Network.Mode != NetworkModes.None)
+        foreach (var e in NetworkValidator.Validate(t.Network))
         {
-            Add("network.mode", t.Network.Mode == NetworkModes.Egress
-                ? "'egress' is not available in this build: only 'none' is supported"
-                : $"'{t.Network.Mode}' is not a network mode; use 'none'");
+            Add(e.Field, e.Reason);
+        }
+        foreach (var s in t.Network.Secrets)
+        {
+            if (s?.Env is { } secretEnv && t.Env.ContainsKey(secretEnv))
+            {
+                Add($"env.{secretEnv}", $"is also the placeholder variable of network secret '{s.Name}'");
+            }
         }
 
         if (!EnvVarsInjectionPolicies.All.Contains(t.EnvVarsInjectionPolicy))

@@ -1,20 +1,13 @@
-using System.Net;
-using System.Net.Sockets;
+using Airlock.Core;
+using Airlock.Core.Model;
+using Airlock.Core.Util;
 
 namespace Airlock.Egress.Policy;
 
-/// <summary>One allow or deny rule. A rule names a domain (exact, or <c>*.example.com</c> for every name below it) or
-/// a CIDR, and optionally the ports it covers (none: every port).</summary>
-public sealed record EgressRule
-{
-    public string? Domain { get; init; }
-    public string? Cidr { get; init; }
-    public IReadOnlyList<int>? Ports { get; init; }
-}
-
-/// <summary>Where a sandbox may connect. Deny by default: a name must match an allow rule, an IP literal an allow CIDR;
-/// addresses in private, loopback, link-local, metadata and other special ranges are refused even then, unless an
-/// allow CIDR names them or the name is pinned (<see cref="Pins"/>).</summary>
+/// <summary>The proxy's working form of a template's <see cref="NetworkSpec"/>: rates parsed, secret values read.
+/// Deny by default: a name must match an allow rule, an IP literal an allow CIDR; addresses in private, loopback,
+/// link-local, metadata and other special ranges are refused even then, unless an allow CIDR names them or the name
+/// is pinned (<see cref="Pins"/>).</summary>
 public sealed record EgressPolicy
 {
     public IReadOnlyList<EgressRule> Allow { get; init; } = [];
@@ -29,59 +22,76 @@ public sealed record EgressPolicy
     /// <summary>Names pinned to an address (like curl's --resolve HOST:PORT:ADDR): the proxy connects there without
     /// resolving, and the pin counts as an explicit allow for that name and port only.</summary>
     public IReadOnlyList<EgressPin> Pins { get; init; } = [];
+
+    /// <summary>Secrets with their values, injected at egress.</summary>
+    public IReadOnlyList<SecretValue> Secrets { get; init; } = [];
+
+    /// <summary>Terminate TLS (needs a certificate authority in the proxy options).</summary>
+    public bool TerminateTls { get; init; }
+
+    /// <summary>Builds the policy of a sandbox from its template's network spec, adding <paramref name="extraPins"/>
+    /// (e.g. <c>airlock run --resolve</c>) and reading secret values through <paramref name="environment"/>
+    /// (default: this process's environment). A missing value is an error naming the secret's field.</summary>
+    public static EgressPolicy FromNetwork(NetworkSpec network, IEnumerable<EgressPin>? extraPins = null, Func<string, string?>? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        var secrets = new List<SecretValue>();
+        for (var i = 0; i < network.Secrets.Count; i++)
+        {
+            var s = network.Secrets[i];
+            string? value;
+            if (s.FromEnv is { } name)
+            {
+                value = environment(name);
+                if (string.IsNullOrEmpty(value))
+                {
+                    throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+                        $"network.secrets[{i}].fromEnv: {name} is not set in the environment of the Airlock process that runs the egress proxy",
+                        $"export {name}=... before running airlock (or airlock serve), or use fromFile");
+                }
+            }
+            else
+            {
+                try
+                {
+                    value = File.ReadAllText(s.FromFile!).TrimEnd('\r', '\n');
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+                        $"network.secrets[{i}].fromFile: cannot read {s.FromFile}: {e.Message}",
+                        "point fromFile at a readable file holding the secret value");
+                }
+                if (value.Length == 0)
+                {
+                    throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+                        $"network.secrets[{i}].fromFile: {s.FromFile} is empty", "write the secret value into the file");
+                }
+            }
+            if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+                    $"network.secrets[{i}]: the value holds a line break or NUL and cannot go into a header", "store the value on one line");
+            }
+            secrets.Add(new SecretValue(s.Name, s.Placeholder, s.Domains, value));
+        }
+        return new EgressPolicy
+        {
+            Allow = network.Allow,
+            Deny = network.Deny,
+            BandwidthBytesPerSecond = network.Bandwidth is { } b && Quantity.TryParseBytes(b, out var bps) ? bps : null,
+            MaxConnections = network.MaxConnections,
+            Pins = [.. network.Resolve, .. extraPins ?? []],
+            Secrets = secrets,
+            TerminateTls = network.TerminateTls,
+        };
+    }
 }
 
-public sealed record EgressPin(string Host, int Port, string Address);
-
-/// <summary>Parsed CIDR block.</summary>
-public readonly record struct Cidr(IPAddress Network, int PrefixLength)
+/// <summary>A secret and its value. <see cref="ToString"/> never shows the value.</summary>
+public sealed record SecretValue(string Name, string Placeholder, IReadOnlyList<string> Domains, string Value)
 {
-    public static bool TryParse(string? text, out Cidr cidr)
-    {
-        cidr = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-        var slash = text.IndexOf('/');
-        var addr = slash < 0 ? text : text[..slash];
-        if (!IPAddress.TryParse(addr, out var ip))
-        {
-            return false;
-        }
-        var max = ip.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        var len = max;
-        if (slash >= 0 && (!int.TryParse(text[(slash + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out len) || len < 0 || len > max))
-        {
-            return false;
-        }
-        cidr = new Cidr(ip, len);
-        return true;
-    }
+    public bool IsFor(string host) => Domains.Any(d => EgressRule.DomainMatches(d, host));
 
-    public bool Contains(IPAddress ip)
-    {
-        if (ip.IsIPv4MappedToIPv6)
-        {
-            ip = ip.MapToIPv4();
-        }
-        if (ip.AddressFamily != Network.AddressFamily)
-        {
-            return false;
-        }
-        var a = ip.GetAddressBytes();
-        var n = Network.GetAddressBytes();
-        var bits = PrefixLength;
-        for (var i = 0; i < a.Length && bits > 0; i++, bits -= 8)
-        {
-            var mask = bits >= 8 ? 0xFF : (byte)(0xFF << (8 - bits));
-            if ((a[i] & mask) != (n[i] & mask))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    public override string ToString() => $"{Network}/{PrefixLength}";
+    public override string ToString() => $"SecretValue {{ Name = {Name}, Domains = {string.Join(",", Domains)} }}";
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Airlock.Core.Model;
 
 namespace Airlock.Egress.Policy;
 
@@ -70,7 +71,7 @@ public sealed class PolicyEngine(EgressPolicy policy, IEgressResolver resolver)
         for (var i = 0; i < policy.Deny.Count; i++)
         {
             var r = policy.Deny[i];
-            if (r.Domain is { } d && EgressPolicyValidator.DomainMatches(d, host) && PortMatches(r, port))
+            if (r.Domain is { } d && EgressRule.DomainMatches(d, host) && PortMatches(r, port))
             {
                 return Deny($"deny[{i}]", $"{host}:{port} is denied by rule {d}");
             }
@@ -87,7 +88,7 @@ public sealed class PolicyEngine(EgressPolicy policy, IEgressResolver resolver)
         for (var i = 0; i < policy.Allow.Count && allowedBy is null; i++)
         {
             var r = policy.Allow[i];
-            if (r.Domain is { } d && EgressPolicyValidator.DomainMatches(d, host) && PortMatches(r, port))
+            if (r.Domain is { } d && EgressRule.DomainMatches(d, host) && PortMatches(r, port))
             {
                 allowedBy = $"allow[{i}]";
             }

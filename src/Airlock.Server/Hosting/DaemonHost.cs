@@ -7,6 +7,7 @@ using Airlock.ControlPlane.Store;
 using Airlock.ControlPlane.Telemetry;
 using Airlock.Core;
 using Airlock.Core.Storage;
+using Airlock.Egress.Gateway;
 using Airlock.Server.Api;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -56,8 +57,13 @@ public static class DaemonHost
         var stateDir = Path.Combine(dataDir, "state");
         StateFs.Ensure(stateDir, 256L << 20);
         var records = new SandboxStore(new AirlockPaths(stateDir));
-        var backend = new OciBackend(records);
-        var controller = new SandboxController(store, audit, backend, records, TimeProvider.System,
+        SandboxController? owner = null;
+        var backend = new OciBackend(records, new OciOptions(Egress: new EgressGateway(new EgressGatewayOptions
+        {
+            Audit = e => EgressAudit.Append(audit, owner?.OwnerOf(e.Sandbox), e),
+            UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
+        })));
+        var controller = owner = new SandboxController(store, audit, backend, records, TimeProvider.System,
             new ControllerOptions { ReconcileInterval = o.ReconcileInterval, MaxConcurrentCreates = o.MaxConcurrentCreates });
 
         var builder = WebApplication.CreateSlimBuilder();
