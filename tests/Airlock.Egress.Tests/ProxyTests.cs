@@ -13,7 +13,7 @@ namespace Airlock.Egress.Tests;
 /// reasons, SNI checks, limits, malformed input.</summary>
 public sealed class ProxyTests
 {
-    private static EgressPolicy Policy(Loopback l, params EgressRule[] allow) => new()
+    internal static EgressPolicy Policy(Loopback l, params EgressRule[] allow) => new()
     {
         Allow = allow,
         Pins = [Loopback.Pin(l.HttpPort), Loopback.Pin(l.TlsPort)],
@@ -141,32 +141,6 @@ public sealed class ProxyTests
     }
 
     [Fact]
-    public async Task BandwidthLimitHoldsWithinTenPercent()
-    {
-        await using var l = new Loopback();
-        const int rate = 512 << 10;
-        l.StartProxy(Policy(l) with { BandwidthBytesPerSecond = rate });
-        using var http = l.Client();
-        // Warm up the paths (JIT, connection setup) with a transfer inside the burst allowance, then let it refill.
-        await http.GetByteArrayAsync($"http://api.allowed.test:{l.HttpPort}/bytes/1024");
-        await Task.Delay(300);
-        // Timed off xunit's synchronization context, whose few threads also run other tests' continuations.
-        var (bytes, elapsed) = await Task.Run(async () =>
-        {
-            var sw = Stopwatch.StartNew();
-            var b = await http.GetByteArrayAsync($"http://api.allowed.test:{l.HttpPort}/bytes/{3 * rate}").ConfigureAwait(false);
-            return (b, sw.Elapsed.TotalSeconds);
-        });
-        Assert.Equal(3 * rate, bytes.Length);
-        var measured = bytes.Length / elapsed;
-        // The limit holds: never more than 10% over. The lower bound is loose on purpose: inside the test host a
-        // transfer sometimes stalls ~0.7 s for a reason not yet found (the same transfer in a console program lands
-        // at 512-521 KiB/s, and the bucket alone at the rate plus its burst); see the egress issue's notes.
-        Assert.True(measured <= rate * 1.1, $"measured {measured:0} B/s over a limit of {rate}");
-        Assert.True(measured >= rate * 0.5, $"measured {measured:0} B/s, far under a limit of {rate}");
-    }
-
-    [Fact]
     public async Task ConnectionLimitBites()
     {
         await using var l = new Loopback();
@@ -234,5 +208,38 @@ public sealed class ProxyTests
         }
         using var http = l.Client();
         Assert.Equal("hello from upstream", await http.GetStringAsync($"http://api.allowed.test:{l.HttpPort}/"));
+    }
+}
+
+/// <summary>Timed tests run alone: other classes of this assembly run in parallel and load the same two cores
+/// (the thousand-connection test above all), which stretched a timed transfer by up to 0.7 s.</summary>
+[CollectionDefinition("timed", DisableParallelization = true)]
+public sealed class TimedCollection;
+
+[Collection("timed")]
+public sealed class BandwidthTests
+{
+    [Fact]
+    public async Task BandwidthLimitHoldsWithinTenPercent()
+    {
+        await using var l = new Loopback();
+        const int rate = 512 << 10;
+        l.StartProxy(ProxyTests.Policy(l) with { BandwidthBytesPerSecond = rate });
+        using var http = l.Client();
+        // Warm up the paths (JIT, connection setup) with a transfer inside the burst allowance, then let it refill.
+        await http.GetByteArrayAsync($"http://api.allowed.test:{l.HttpPort}/bytes/1024");
+        await Task.Delay(300);
+        // Timed off xunit's synchronization context, whose few threads also run other tests' continuations.
+        var (bytes, elapsed) = await Task.Run(async () =>
+        {
+            var sw = Stopwatch.StartNew();
+            var b = await http.GetByteArrayAsync($"http://api.allowed.test:{l.HttpPort}/bytes/{3 * rate}").ConfigureAwait(false);
+            return (b, sw.Elapsed.TotalSeconds);
+        });
+        Assert.Equal(3 * rate, bytes.Length);
+        var measured = bytes.Length / elapsed;
+        // Within 10% both ways: the limit holds, and it is not a throttle to a fraction of it.
+        Assert.True(measured <= rate * 1.1, $"measured {measured:0} B/s over a limit of {rate}");
+        Assert.True(measured >= rate * 0.9, $"measured {measured:0} B/s, more than 10% under a limit of {rate}");
     }
 }
