@@ -20,16 +20,18 @@ try
         Name = "bench",
         Isolation = new IsolationSpec { Class = IsolationClasses.Wasm, Runtime = WasmBackend.Runtime },
         Resources = new ResourceSpec { Memory = "64Mi", Timeout = "10s" },
+        Workspace = new WorkspaceSpec { Access = WorkspaceAccessModes.None },
     };
+    var templateWs = template with { Workspace = new WorkspaceSpec { Access = WorkspaceAccessModes.ReadWrite } };
     var spec = new ExecSpec([module]);
 
     using var raw = new RawLoop(module);
-    using var noWorkspace = new WasmBackend(new AirlockPaths(home), new WasmOptions { Workspace = WorkspaceAccess.None });
-    using var withWorkspace = new WasmBackend(new AirlockPaths(home), new WasmOptions { Workspace = WorkspaceAccess.ReadWrite });
+    using var noWorkspace = new WasmBackend(new AirlockPaths(home));
+    var withWorkspace = noWorkspace;
 
     Func<Task> rawRun = () => { raw.Run(); return Task.CompletedTask; };
     Func<Task> airlock = async () => Check(await noWorkspace.RunAsync(template, spec, ExecIo.Null, CancellationToken.None));
-    Func<Task> airlockWs = async () => Check(await withWorkspace.RunAsync(template, spec, ExecIo.Null, CancellationToken.None));
+    Func<Task> airlockWs = async () => Check(await withWorkspace.RunAsync(templateWs, spec, ExecIo.Null, CancellationToken.None));
 
     // Interleave the cases round by round so drift in machine load hits all of them alike; report the median round.
     var cases = new (string Name, Func<Task> Run)[]

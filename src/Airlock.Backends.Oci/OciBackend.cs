@@ -79,6 +79,10 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend, IReattachin
 
     public void CheckEnforceable(SandboxTemplate t, Action<string, string> addError)
     {
+        if (t.Workspace.Access != WorkspaceAccessModes.ReadWrite)
+        {
+            addError("workspace.access", $"the oci class always mounts the workspace read-write (it is where commands run); '{t.Workspace.Access}' is for the wasm class");
+        }
         if (t.Network.Mode == NetworkModes.Egress && _options.Egress is null)
         {
             addError("network.mode", "'egress' needs an egress proxy, which this command does not run: use `airlock run`, or a daemon (`airlock serve`, AIRLOCK_HOST) for long-lived sandboxes");

@@ -17,7 +17,7 @@ namespace Airlock.Backends.Wasm;
 /// The <c>wasm</c> isolation class: WASI preview-1 command modules run in-process by Wasmtime, deny by default. A
 /// module sees its arguments, the template's environment (plus the exec's), captured stdout/stderr, an optional stdin,
 /// and at most one preopened directory: the sandbox's workspace, a size-capped tmpfs on the host
-/// (<see cref="WasmOptions.Workspace"/>). No sockets, no other host path, no ambient environment. CPU is bounded by fuel
+/// (the template's <c>workspace.access</c>; a granted workspace is a tmpfs of <c>workspace.size</c> mounted per sandbox, root only, about a millisecond per ephemeral run). No sockets, no other host path, no ambient environment. CPU is bounded by fuel
 /// and wall time by an epoch deadline (the timeout), memory by store limits (<c>resources.memory</c>), output by the
 /// output cap. Each exec is a fresh instance in a fresh store; compiled modules are cached in memory and on disk.
 /// </summary>
@@ -112,7 +112,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
         {
             addError("resources.memory", $"above the wasm class's largest linear memory ({Quantity.FormatBytes(_options.MaxMemoryBytes)})");
         }
-        if (_options.Workspace != WorkspaceAccess.None && !Environment.IsPrivilegedProcess)
+        if (Access(t) != WorkspaceAccess.None && !Environment.IsPrivilegedProcess)
         {
             addError("workspace.size", "the wasm workspace is a size-capped tmpfs, which only root can mount");
         }
@@ -161,10 +161,10 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     /// <inheritdoc/>
     public ISandboxFiles Files(SandboxRecord sandbox)
     {
-        if (_options.Workspace == WorkspaceAccess.None)
+        if (Access(sandbox.Template) == WorkspaceAccess.None)
         {
             throw new AirlockException(AirlockException.ErrorCodes.File, $"sandbox {sandbox.Id} has no workspace",
-                "grant one with WasmOptions.Workspace");
+                "grant one with the template's workspace.access (read-only or read-write)");
         }
         return new WorkspaceFiles(WorkspaceDir(sandbox.Id), sandbox.Template.Workspace.Path, () =>
         {
@@ -223,7 +223,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     public async Task<(string SandboxId, WasmExecResult Result)> RunDetailedAsync(SandboxTemplate template, ExecSpec spec, ExecIo io, CancellationToken ct)
     {
         var record = NewRecord(template, ephemeral: true);
-        var hasWorkspace = _options.Workspace != WorkspaceAccess.None;
+        var hasWorkspace = Access(template) != WorkspaceAccess.None;
         try
         {
             if (hasWorkspace)
@@ -291,7 +291,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
         {
             env[k] = v;
         }
-        var hasWorkspace = _options.Workspace != WorkspaceAccess.None;
+        var hasWorkspace = Access(t) != WorkspaceAccess.None;
         string? stdinFile = null;
         try
         {
@@ -304,7 +304,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
                 env.Select(kv => (kv.Key, kv.Value)).ToList(),
                 hasWorkspace ? WorkspaceDir(sandbox.Id) : null,
                 t.Workspace.Path,
-                _options.Workspace == WorkspaceAccess.ReadWrite,
+                Access(t) == WorkspaceAccess.ReadWrite,
                 stdinFile,
                 Quantity.ParseBytes(t.Resources.Memory),
                 _options.Fuel ?? (long)Math.Min(long.MaxValue / 2, _options.FuelPerSecond * Math.Max(timeout.TotalSeconds, 0.001)),
@@ -361,9 +361,12 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
         {
             if (!inWorkspace)
             {
-                return _cache.GetHostFile(path);
+                return _options.AllowHostModules ? _cache.GetHostFile(path)
+                    : throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
+                        $"argv[0] '{path}' is outside the workspace, and this server loads modules only from there",
+                        "upload the module into the sandbox's workspace and name it by its workspace path");
             }
-            if (_options.Workspace == WorkspaceAccess.None)
+            if (Access(sandbox.Template) == WorkspaceAccess.None)
             {
                 throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
                     $"argv[0] '{path}' is a workspace path, but this sandbox has no workspace", "give the module's absolute host path");
@@ -407,6 +410,14 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     private static SandboxRecord NewRecord(SandboxTemplate template, bool ephemeral) => new(
         SandboxRecord.NewId(), template, DateTimeOffset.UtcNow, ephemeral, Environment.ProcessId, OwnStartTicks);
 
+    /// <summary>The template's <c>workspace.access</c>.</summary>
+    public static WorkspaceAccess Access(SandboxTemplate t) => t.Workspace.Access switch
+    {
+        WorkspaceAccessModes.None => WorkspaceAccess.None,
+        WorkspaceAccessModes.ReadOnly => WorkspaceAccess.ReadOnly,
+        _ => WorkspaceAccess.ReadWrite,
+    };
+
     private string WorkspaceDir(string id) => Path.Combine(_store.Paths.Sandbox(id), "workspace");
 
     private string SuspendedMarker(string id) => Path.Combine(_store.Paths.Sandbox(id), "suspended");
@@ -430,7 +441,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     private void Prepare(SandboxRecord record)
     {
         _store.Save(record);
-        if (_options.Workspace == WorkspaceAccess.None)
+        if (Access(record.Template) == WorkspaceAccess.None)
         {
             return;
         }

@@ -2,13 +2,11 @@ using Wasmtime;
 
 namespace Airlock.Backends.Wasm;
 
-/// <summary>What a wasm module may do with the sandbox workspace. The template model has no such field yet, so the
-/// backend takes it as an option (default <see cref="None"/>: deny by default); nothing else of the host is ever
-/// visible to a module.</summary>
+/// <summary>What a wasm module may do with the sandbox workspace (the template's <c>workspace.access</c>); nothing
+/// else of the host is ever visible to a module.</summary>
 public enum WorkspaceAccess
 {
-    /// <summary>No preopened directory at all: the module sees no filesystem, and an ephemeral run touches no disk
-    /// (the default).</summary>
+    /// <summary>No preopened directory at all: the module sees no filesystem, and an ephemeral run touches no disk.</summary>
     None,
 
     /// <summary>The workspace is preopened at <c>workspace.path</c>; writes fail with EPERM/ENOTCAPABLE.</summary>
@@ -20,17 +18,13 @@ public enum WorkspaceAccess
 }
 
 /// <summary>Options of the wasm backend. Engine settings (everything but <see cref="CacheDirectory"/>,
-/// <see cref="Workspace"/>, <see cref="Fuel"/> and <see cref="FuelPerSecond"/>) are part of the compiled-module cache
+/// <see cref="Fuel"/> and <see cref="FuelPerSecond"/>) are part of the compiled-module cache
 /// key: changing one recompiles every module once.</summary>
 public sealed record WasmOptions
 {
     /// <summary>Where precompiled modules are kept (mode 0700: they are native code loaded without verification);
     /// <c>&lt;AIRLOCK_HOME&gt;/wasm/cache</c> when null.</summary>
     public string? CacheDirectory { get; init; }
-
-    /// <summary>Workspace access of every sandbox of this backend. A granted workspace is a tmpfs of
-    /// <c>workspace.size</c> mounted per sandbox (root only), which costs an ephemeral run about a millisecond.</summary>
-    public WorkspaceAccess Workspace { get; init; } = WorkspaceAccess.None;
 
     /// <summary>Fuel (roughly one unit per wasm instruction) of one exec; when null, <see cref="FuelPerSecond"/> times
     /// the exec's timeout. Fuel bounds CPU deterministically, whatever the host load; the epoch deadline bounds wall
@@ -54,6 +48,10 @@ public sealed record WasmOptions
 
     /// <summary>Stack available to wasm code, in bytes; deeper recursion traps with <c>stack-overflow</c>.</summary>
     public int MaxWasmStackBytes { get; init; } = 512 << 10;
+
+    /// <summary>Whether argv[0] may name a module by host path (the CLI, whose user owns the host). A daemon serving
+    /// remote clients sets false: modules then come only from the sandbox's workspace.</summary>
+    public bool AllowHostModules { get; init; } = true;
 
     /// <summary>Cranelift optimization level.</summary>
     public OptimizationLevel OptimizationLevel { get; init; } = OptimizationLevel.Speed;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Airlock.Backends.Oci;
+using Airlock.Backends.Wasm;
 using Airlock.Client;
 using Airlock.Core;
 using Airlock.Core.Backends;
@@ -15,6 +16,7 @@ namespace Airlock.Cli;
 internal sealed class Context
 {
     private readonly Lazy<OciBackend> _oci;
+    private readonly Lazy<WasmBackend> _wasm;
 
     public Context()
     {
@@ -26,6 +28,7 @@ internal sealed class Context
             Audit = ReportEgress,
             UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
         }))));
+        _wasm = new Lazy<WasmBackend>(() => new WasmBackend(Paths));
         Remote = AirlockClient.FromEnvironment();
     }
 
@@ -33,7 +36,7 @@ internal sealed class Context
     public AirlockClient? Remote { get; }
 
     /// <summary>Backends to check a template against locally; none when a daemon will check it.</summary>
-    public IReadOnlyList<IIsolationBackend>? ValidationBackends => Remote is null ? Backends : null;
+    public IEnumerable<IIsolationBackend>? ValidationBackends => Remote is null ? Backends : null;
 
     public AirlockClient RequireRemote(string verb) => Remote ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument,
         $"'{verb}' manages a daemon's resources, and no daemon is set",
@@ -52,10 +55,22 @@ internal sealed class Context
     public AirlockPaths Paths { get; }
     public SandboxStore Store { get; }
     public OciBackend Oci => _oci.Value;
-    public IReadOnlyList<IIsolationBackend> Backends => [Oci];
 
-    public IIsolationBackend BackendFor(string isolationClass) =>
-        Backends.First(b => b.IsolationClass == isolationClass);
+    /// <summary>Every class this CLI serves, each built on first use (a Wasmtime engine costs an oci run nothing).</summary>
+    public IEnumerable<IIsolationBackend> Backends
+    {
+        get
+        {
+            yield return Oci;
+            yield return _wasm.Value;
+        }
+    }
+
+    public IIsolationBackend BackendFor(string isolationClass) => isolationClass switch
+    {
+        Core.Model.IsolationClasses.Wasm => _wasm.Value,
+        _ => Oci,
+    };
 
     /// <summary>Runs a command body, with the reaping every sandbox command owes a killed predecessor (<paramref
     /// name="reap"/>), and turns errors into one line of cause and one of remedy.</summary>

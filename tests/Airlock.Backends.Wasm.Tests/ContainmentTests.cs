@@ -1,6 +1,8 @@
 using System.Text;
 using Airlock.Core.Backends;
 
+using Airlock.Core.Model;
+
 namespace Airlock.Backends.Wasm.Tests;
 
 public sealed class ContainmentTests(WasmFixture f) : IClassFixture<WasmFixture>
@@ -52,8 +54,8 @@ public sealed class ContainmentTests(WasmFixture f) : IClassFixture<WasmFixture>
     [Fact]
     public async Task Without_a_workspace_grant_nothing_is_visible()
     {
-        var backend = f.NewBackend(new WasmOptions { Workspace = WorkspaceAccess.None });
-        var r = await Captured.RunAsync(backend, WasmFixture.Template(), new ExecSpec([Fixtures.Path("files"), "/workspace", "w:/workspace/x", "/etc/passwd"]));
+        var backend = f.Backend;
+        var r = await Captured.RunAsync(backend, WasmFixture.Template(access: WorkspaceAccessModes.None), new ExecSpec([Fixtures.Path("files"), "/workspace", "w:/workspace/x", "/etc/passwd"]));
         Assert.Equal(0, r.Result.ExitCode);
         Assert.Contains("read /workspace denied", r.Stdout);
         Assert.Contains("write /workspace/x denied", r.Stdout);
@@ -64,8 +66,8 @@ public sealed class ContainmentTests(WasmFixture f) : IClassFixture<WasmFixture>
     [Fact]
     public async Task A_read_only_workspace_can_be_read_but_not_written()
     {
-        var backend = f.NewBackend(new WasmOptions { Workspace = WorkspaceAccess.ReadOnly });
-        var sandbox = await backend.CreateAsync(WasmFixture.Template(), CancellationToken.None);
+        var backend = f.Backend;
+        var sandbox = await backend.CreateAsync(WasmFixture.Template(access: WorkspaceAccessModes.ReadOnly), CancellationToken.None);
         try
         {
             await backend.Files(sandbox).WriteAsync("in.txt", new MemoryStream("from the host\n"u8.ToArray()), 0x1A4, CancellationToken.None);

@@ -18,7 +18,7 @@ public sealed class WasmFixture : IDisposable
         Fixtures.EnsureBuilt();
         Home = Directory.CreateTempSubdirectory("airlock-wasm-test-").FullName;
         Paths = new AirlockPaths(Home);
-        Backend = NewBackend(new WasmOptions { Workspace = WorkspaceAccess.ReadWrite });
+        Backend = NewBackend();
     }
 
     public string Home { get; }
@@ -32,7 +32,7 @@ public sealed class WasmFixture : IDisposable
         return backend;
     }
 
-    public static SandboxTemplate Template(Func<ResourceSpec, ResourceSpec>? limits = null)
+    public static SandboxTemplate Template(Func<ResourceSpec, ResourceSpec>? limits = null, string access = WorkspaceAccessModes.ReadWrite)
     {
         var resources = new ResourceSpec { Memory = "64Mi", Timeout = "20s", OutputLimit = "1Mi" };
         return new SandboxTemplate
@@ -40,7 +40,7 @@ public sealed class WasmFixture : IDisposable
             Name = "wasm-test",
             Isolation = new IsolationSpec { Class = IsolationClasses.Wasm, Runtime = WasmBackend.Runtime },
             Resources = limits is null ? resources : limits(resources),
-            Workspace = new WorkspaceSpec { Size = "16Mi" },
+            Workspace = new WorkspaceSpec { Size = "16Mi", Access = access },
         };
     }
 

@@ -157,10 +157,11 @@ public sealed class ValidationAndTemplateTests(AirlockHome home) : IClassFixture
     {
         var r = await home.RunAsync("doctor");
         Assert.True(r.ExitCode == 0, r.ToString());
-        foreach (var word in new[] { "crun", "runc", "runsc", "cgroups" })
+        foreach (var word in new[] { "crun", "runc", "runsc", "cgroups", "class oci", "class wasm", "wasmtime" })
         {
             Assert.Matches($@"\b{word}\b", r.Stdout);
         }
+        Assert.DoesNotMatch(@"class wasm\s*│\s*missing", r.Stdout);
     }
 
     private async Task<string> WriteTemplateAsync(string name, string yaml)

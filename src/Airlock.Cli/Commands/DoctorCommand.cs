@@ -61,6 +61,7 @@ internal static class DoctorCommand
         }
         var guest = new[] { Environment.GetEnvironmentVariable("AIRLOCK_GUEST"), Path.Combine(AppContext.BaseDirectory, "airlock-guest") }
             .FirstOrDefault(p => !string.IsNullOrEmpty(p) && File.Exists(p));
+        checks.Add(new Check("class oci", RuntimeDriver.Find("crun") is not null, "hardened containers: crun (default), runc, runsc", "apt-get install -y crun"));
         checks.Add(new Check("in-sandbox agent", guest is not null, guest ?? "airlock-guest not found", guest is null ? "./build.sh" : null));
         var server = ServerCommands.FindServer();
         checks.Add(new Check("daemon program", server is not null, server ?? "airlock-server not found (airlock serve, token, audit need it)", server is null ? "./build.sh" : null));
@@ -68,6 +69,8 @@ internal static class DoctorCommand
         {
             checks.Add(DaemonCheck(host));
         }
+
+        checks.Add(WasmCheck());
 
         var layout = CgroupLayout.Detect();
         var mode = layout.Unified ? "v2 (unified)" : layout.HybridUnifiedMount is { } h ? $"v1 hybrid (cgroup2 at {h}; crun runs in a private mount namespace)" : "v1";
@@ -105,6 +108,21 @@ internal static class DoctorCommand
             !kvm ? "/dev/kvm absent" : kvmOpen ? "/dev/kvm opens; booting a guest is verified by the microvm class, not here (nested hypervisors may refuse)" : "/dev/kvm present but cannot be opened",
             kvmOpen ? null : "enable virtualization (modprobe kvm_intel or kvm_amd); microvm falls back to software emulation"));
         return checks;
+    }
+
+    /// <summary>The wasm class: an engine starts (native library loads, pooling allocator reserves its slots).</summary>
+    private static Check WasmCheck()
+    {
+        try
+        {
+            using var wasm = new Airlock.Backends.Wasm.WasmBackend(Core.Storage.AirlockPaths.FromEnvironment());
+            var settings = string.Join(", ", wasm.EngineSettings.Select(s => $"{s.Name}={s.Value}"));
+            return new Check("class wasm", true, settings, null);
+        }
+        catch (Exception e)
+        {
+            return new Check("class wasm", false, e.Message, "./build.sh (libwasmtime.so ships next to airlock)");
+        }
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "syscall")]

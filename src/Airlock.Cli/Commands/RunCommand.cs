@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Airlock.Core;
 using Airlock.Core.Backends;
+using Airlock.Core.Model;
 using Airlock.Guest.Protocol;
 
 namespace Airlock.Cli.Commands;
@@ -16,12 +17,14 @@ internal static class RunCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object with exit code, output and kill reason" };
         var python = new Option<string?>("--python") { Description = "Python code to run (uses the python template)" };
         var pythonFile = new Option<string?>("--python-file") { Description = "host file with Python code to run" };
+        var isolationClass = new Option<string?>("--class") { Description = "isolation class: oci (default), wasm (argv: FILE.wasm ARGS)" };
         var cmdArgs = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "command and arguments, after --" };
         var cmd = new Command("run", "Run a command in a fresh ephemeral sandbox and tear it down.");
         opts.AddTo(cmd);
         cmd.Options.Add(json);
         cmd.Options.Add(python);
         cmd.Options.Add(pythonFile);
+        cmd.Options.Add(isolationClass);
         cmd.Arguments.Add(cmdArgs);
         cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
         {
@@ -31,8 +34,15 @@ internal static class RunCommand
                 code = File.Exists(file) ? await File.ReadAllTextAsync(file, ct).ConfigureAwait(false)
                     : throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"--python-file '{file}' does not exist", "give the path of a Python file on this machine");
             }
-            var template = await opts.ResolveAsync(p, ctx, code is null ? "shell" : "python", ct).ConfigureAwait(false);
+            var cls = p.GetValue(isolationClass);
+            var template = await opts.ResolveAsync(p, ctx, cls == IsolationClasses.Wasm ? "wasm" : code is null ? "shell" : "python", ct,
+                cls is null ? null : t => t.Isolation.Class == cls ? t : t with { Isolation = t.Isolation with { Class = cls } }).ConfigureAwait(false);
             var argv = p.GetValue(cmdArgs) ?? [];
+            if (template.Isolation.Class == IsolationClasses.Wasm && argv.Length > 0 && ctx.Remote is null && File.Exists(argv[0]))
+            {
+                // A module named by a host path (the user's own file): the wasm class reads it from the host.
+                argv = [Path.GetFullPath(argv[0]), .. argv[1..]];
+            }
             if (code is not null)
             {
                 if (argv.Length > 0)

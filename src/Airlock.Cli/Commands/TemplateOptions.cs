@@ -49,9 +49,11 @@ internal sealed class TemplateOptions
 
     /// <summary>The template with command-line overrides applied, validated against the available backends (with a
     /// daemon: validated there).</summary>
-    public async Task<SandboxTemplate> ResolveAsync(ParseResult p, Context ctx, string defaultTemplate, CancellationToken ct)
+    public async Task<SandboxTemplate> ResolveAsync(ParseResult p, Context ctx, string defaultTemplate, CancellationToken ct,
+        Func<SandboxTemplate, SandboxTemplate>? adjust = null)
     {
         var t = await LoadAsync(p, ctx, defaultTemplate, ct).ConfigureAwait(false);
+        t = adjust?.Invoke(t) ?? t;
         if (p.GetValue(Runtime) is { } rt)
         {
             t = t with { Isolation = t.Isolation with { Runtime = rt } };

@@ -129,6 +129,19 @@ public sealed record WorkspaceSpec
 
     /// <summary>Size cap (e.g. <c>256Mi</c>); writes beyond it fail with ENOSPC.</summary>
     public string Size { get; init; } = "256Mi";
+
+    /// <summary><c>read-write</c> (default), <c>read-only</c> or <c>none</c> (no workspace at all). The <c>wasm</c>
+    /// class honours all three (a module sees no filesystem without a grant); the <c>oci</c> class only
+    /// <c>read-write</c>.</summary>
+    public string Access { get; init; } = WorkspaceAccessModes.ReadWrite;
+}
+
+public static class WorkspaceAccessModes
+{
+    public const string ReadWrite = "read-write";
+    public const string ReadOnly = "read-only";
+    public const string None = "none";
+    public static readonly string[] All = [ReadWrite, ReadOnly, None];
 }
 
 /// <summary>Limits, each enforced by the kernel (cgroups, rlimits, tmpfs size) or by the in-sandbox agent.</summary>

@@ -2,7 +2,7 @@ using Airlock.Core.Model;
 
 namespace Airlock.Core.Templates;
 
-/// <summary>Templates that ship with Airlock. Both keep every strict default and differ only in the interpreter.</summary>
+/// <summary>Templates that ship with Airlock. Each keeps every strict default but the class and interpreter.</summary>
 public static class BuiltinTemplates
 {
     public static SandboxTemplate Shell { get; } = new()
@@ -24,7 +24,16 @@ public static class BuiltinTemplates
         },
     };
 
-    public static IReadOnlyList<SandboxTemplate> All { get; } = [Shell, Python];
+    public static SandboxTemplate Wasm { get; } = new()
+    {
+        Name = "wasm",
+        Description = "WASI preview-1 modules under Wasmtime; no filesystem, no sockets",
+        Isolation = new IsolationSpec { Class = IsolationClasses.Wasm, Runtime = "wasmtime" },
+        Workspace = new WorkspaceSpec { Access = WorkspaceAccessModes.None },
+        Resources = new ResourceSpec { Memory = "256Mi" },
+    };
+
+    public static IReadOnlyList<SandboxTemplate> All { get; } = [Shell, Python, Wasm];
 
     public static SandboxTemplate? Find(string name) => All.FirstOrDefault(t => t.Name == name);
 }

@@ -73,6 +73,10 @@ public static partial class TemplateValidator
             Add("workspace.path", $"'{ws}' collides with a system mount");
         }
         Size("workspace.size", t.Workspace.Size, 1L << 20, 64L << 30, Add);
+        if (!WorkspaceAccessModes.All.Contains(t.Workspace.Access))
+        {
+            Add("workspace.access", $"'{t.Workspace.Access}' must be one of {string.Join(", ", WorkspaceAccessModes.All)}");
+        }
 
         var r = t.Resources;
         Size("resources.memory", r.Memory, MinMemory, 1L << 40, Add);
@@ -132,6 +136,7 @@ public static partial class TemplateValidator
 
         if (backends is not null && errors.Count == 0)
         {
+            backends = backends.SelectMany(b => b is BackendSet set ? set.Members : [b]).ToList();
             var backend = backends.FirstOrDefault(b => b.IsolationClass == t.Isolation.Class);
             if (backend is null)
             {

@@ -1,11 +1,13 @@
 using System.Net;
 using Airlock.Backends.Oci;
+using Airlock.Backends.Wasm;
 using Airlock.ControlPlane.Audit;
 using Airlock.ControlPlane.Auth;
 using Airlock.ControlPlane.Lifecycle;
 using Airlock.ControlPlane.Store;
 using Airlock.ControlPlane.Telemetry;
 using Airlock.Core;
+using Airlock.Core.Backends;
 using Airlock.Core.Storage;
 using Airlock.Egress.Gateway;
 using Airlock.Server.Api;
@@ -58,11 +60,13 @@ public static class DaemonHost
         StateFs.Ensure(stateDir, 256L << 20);
         var records = new SandboxStore(new AirlockPaths(stateDir));
         SandboxController? owner = null;
-        var backend = new OciBackend(records, new OciOptions(Egress: new EgressGateway(new EgressGatewayOptions
+        var oci = new OciBackend(records, new OciOptions(Egress: new EgressGateway(new EgressGatewayOptions
         {
             Audit = e => EgressAudit.Append(audit, owner?.OwnerOf(e.Sandbox), e),
             UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
         })));
+        // Remote clients load wasm modules only from their sandbox's workspace, never by host path.
+        var backend = new BackendSet(oci, new WasmBackend(new AirlockPaths(stateDir), new WasmOptions { AllowHostModules = false }));
         var controller = owner = new SandboxController(store, audit, backend, records, TimeProvider.System,
             new ControllerOptions { ReconcileInterval = o.ReconcileInterval, MaxConcurrentCreates = o.MaxConcurrentCreates });
 
