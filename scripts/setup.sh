@@ -13,6 +13,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 bash scripts/wasm-fixtures.sh   # the wasm class's C test fixtures -> artifacts/wasm-fixtures
+if ! command -v npm >/dev/null; then
+  echo "setup: installing nodejs npm" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+bash scripts/pyodide.sh   # the v8 class's Python (Pyodide) -> artifacts/pyodide
+bash scripts/npm.sh       # MCP: the Inspector CLI and reference MCP servers -> artifacts/npm
 if ! command -v dotnet >/dev/null || ! dotnet --list-sdks | grep -q '^10\.'; then
   echo "setup: the .NET 10 SDK is required (https://learn.microsoft.com/dotnet/core/install/linux-debian)" >&2
   exit 1

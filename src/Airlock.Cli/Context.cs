@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Airlock.Backends.Oci;
+using Airlock.Backends.V8;
 using Airlock.Backends.Wasm;
 using Airlock.Client;
 using Airlock.Core;
@@ -17,6 +18,7 @@ internal sealed class Context
 {
     private readonly Lazy<OciBackend> _oci;
     private readonly Lazy<WasmBackend> _wasm;
+    private readonly Lazy<V8Backend> _v8;
 
     public Context()
     {
@@ -29,6 +31,8 @@ internal sealed class Context
             UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
         }))));
         _wasm = new Lazy<WasmBackend>(() => new WasmBackend(Paths));
+        // One command, one execution: one worker of the language it uses (started on first use), not a pool.
+        _v8 = new Lazy<V8Backend>(() => new V8Backend(Paths, new V8Options { JsWorkers = 1, PythonWorkers = 1 }));
         Remote = AirlockClient.FromEnvironment();
     }
 
@@ -63,12 +67,14 @@ internal sealed class Context
         {
             yield return Oci;
             yield return _wasm.Value;
+            yield return _v8.Value;
         }
     }
 
     public IIsolationBackend BackendFor(string isolationClass) => isolationClass switch
     {
         Core.Model.IsolationClasses.Wasm => _wasm.Value,
+        Core.Model.IsolationClasses.V8 => _v8.Value,
         _ => Oci,
     };
 

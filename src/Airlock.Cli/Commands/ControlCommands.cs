@@ -144,17 +144,18 @@ internal static class ControlCommands
     }
 }
 
-/// <summary><c>airlock serve|token|audit</c> are served by the daemon program <c>airlock-server</c> (which owns the
+/// <summary><c>airlock serve|token|audit|mcp</c> are served by the daemon program <c>airlock-server</c> (which owns the
 /// store and carries ASP.NET Core and SQLite, so this CLI stays small and quick to start): exec'd in place.</summary>
 internal static partial class ServerCommands
 {
-    public static readonly string[] Verbs = ["serve", "token", "audit"];
+    public static readonly string[] Verbs = ["serve", "token", "audit", "mcp"];
 
     public static IEnumerable<Command> HelpStubs() =>
     [
         new Command("serve", "Run the control-plane daemon: airlock serve --data-dir DIR [--listen unix:PATH] [--listen http://127.0.0.1:PORT]"),
         new Command("token", "Create and revoke API tokens: airlock token create --data-dir DIR --tenant T [--scope S] [--ttl 1h]"),
         new Command("audit", "Read and verify the audit log: airlock audit tail|export|verify --data-dir DIR"),
+        new Command("mcp", "Serve sandbox tools to an MCP client on stdio: airlock mcp --allow-template python"),
     ];
 
     public static string? FindServer()

@@ -17,7 +17,8 @@ internal static class RunCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object with exit code, output and kill reason" };
         var python = new Option<string?>("--python") { Description = "Python code to run (uses the python template)" };
         var pythonFile = new Option<string?>("--python-file") { Description = "host file with Python code to run" };
-        var isolationClass = new Option<string?>("--class") { Description = "isolation class: oci (default), wasm (argv: FILE.wasm ARGS)" };
+        var isolationClass = new Option<string?>("--class") { Description = "isolation class: oci (default), wasm (argv: FILE.wasm ARGS), v8 (--js CODE or --python CODE)" };
+        var js = new Option<string?>("--js") { Description = "JavaScript code to run in a V8 isolate (the v8 class)" };
         var cmdArgs = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "command and arguments, after --" };
         var cmd = new Command("run", "Run a command in a fresh ephemeral sandbox and tear it down.");
         opts.AddTo(cmd);
@@ -25,6 +26,7 @@ internal static class RunCommand
         cmd.Options.Add(python);
         cmd.Options.Add(pythonFile);
         cmd.Options.Add(isolationClass);
+        cmd.Options.Add(js);
         cmd.Arguments.Add(cmdArgs);
         cmd.SetAction((p, ct) => Context.Guard(async (ctx, ct) =>
         {
@@ -34,8 +36,15 @@ internal static class RunCommand
                 code = File.Exists(file) ? await File.ReadAllTextAsync(file, ct).ConfigureAwait(false)
                     : throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, $"--python-file '{file}' does not exist", "give the path of a Python file on this machine");
             }
-            var cls = p.GetValue(isolationClass);
-            var template = await opts.ResolveAsync(p, ctx, cls == IsolationClasses.Wasm ? "wasm" : code is null ? "shell" : "python", ct,
+            var jsCode = p.GetValue(js);
+            var cls = p.GetValue(isolationClass) ?? (jsCode is not null ? IsolationClasses.V8 : null);
+            var defaultTemplate = cls switch
+            {
+                IsolationClasses.Wasm => "wasm",
+                IsolationClasses.V8 => "v8",
+                _ => code is null ? "shell" : "python",
+            };
+            var template = await opts.ResolveAsync(p, ctx, defaultTemplate, ct,
                 cls is null ? null : t => t.Isolation.Class == cls ? t : t with { Isolation = t.Isolation with { Class = cls } }).ConfigureAwait(false);
             var argv = p.GetValue(cmdArgs) ?? [];
             if (template.Isolation.Class == IsolationClasses.Wasm && argv.Length > 0 && ctx.Remote is null && File.Exists(argv[0]))
@@ -43,12 +52,25 @@ internal static class RunCommand
                 // A module named by a host path (the user's own file): the wasm class reads it from the host.
                 argv = [Path.GetFullPath(argv[0]), .. argv[1..]];
             }
-            if (code is not null)
+            if (jsCode is not null && code is not null)
             {
-                if (argv.Length > 0)
-                {
-                    throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "--python and a command were both given", "give either --python CODE or -- COMMAND");
-                }
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "--js and --python were both given", "give one of them");
+            }
+            if ((jsCode ?? code) is not null && argv.Length > 0)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "code and a command were both given", "give either --python/--js CODE or -- COMMAND");
+            }
+            if (template.Isolation.Class == IsolationClasses.V8 && (jsCode ?? code) is { } v8Code)
+            {
+                // The v8 class's argv: the language, then the code.
+                argv = [jsCode is not null ? "js" : "python", v8Code];
+            }
+            else if (jsCode is not null)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "--js runs only in the v8 class", "drop --class, or use --class v8");
+            }
+            else if (code is not null)
+            {
                 argv = [.. template.Command ?? ["python3"], "-c", code];
             }
             else if (argv.Length == 0)

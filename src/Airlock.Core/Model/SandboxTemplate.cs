@@ -74,7 +74,7 @@ public sealed record LifetimeSpec
 /// <summary>Isolation class and the runtime within it.</summary>
 public sealed record IsolationSpec
 {
-    /// <summary><c>oci</c> (this build); <c>microvm</c>, <c>wasm</c>, <c>v8</c> are planned.</summary>
+    /// <summary><c>oci</c> (default), <c>wasm</c> (Wasmtime) or <c>v8</c> (V8 isolates, Pyodide); <c>microvm</c> is planned.</summary>
     public string Class { get; init; } = IsolationClasses.Oci;
 
     /// <summary>For <c>oci</c>: <c>crun</c> (default), <c>runc</c> or <c>runsc</c> (gVisor).</summary>

@@ -33,7 +33,15 @@ public static class BuiltinTemplates
         Resources = new ResourceSpec { Memory = "256Mi" },
     };
 
-    public static IReadOnlyList<SandboxTemplate> All { get; } = [Shell, Python, Wasm];
+    public static SandboxTemplate V8 { get; } = new()
+    {
+        Name = "v8",
+        Description = "JavaScript (V8 isolates) and Python (Pyodide) in a jailed worker; no host objects, no network",
+        Isolation = new IsolationSpec { Class = IsolationClasses.V8, Runtime = "v8" },
+        Workspace = new WorkspaceSpec { Access = WorkspaceAccessModes.None },
+    };
+
+    public static IReadOnlyList<SandboxTemplate> All { get; } = [Shell, Python, Wasm, V8];
 
     public static SandboxTemplate? Find(string name) => All.FirstOrDefault(t => t.Name == name);
 }

@@ -17,7 +17,9 @@ using OpenTelemetry.Trace;
 
 namespace Airlock.Server.Hosting;
 
-public sealed record DaemonOptions(string DataDir, IReadOnlyList<string> Listen, string? OtlpEndpoint, TimeSpan ReconcileInterval, int MaxConcurrentCreates = 8);
+/// <param name="Mcp">What MCP clients of <c>/mcp</c> may use; null: no template (every sandbox tool is refused).</param>
+public sealed record DaemonOptions(string DataDir, IReadOnlyList<string> Listen, string? OtlpEndpoint, TimeSpan ReconcileInterval, int MaxConcurrentCreates = 8,
+    Airlock.Mcp.Server.McpServerConfig? Mcp = null);
 
 /// <summary>
 /// <c>airlock serve</c>: the control plane on ASP.NET Core. Listens on a Unix socket (default
@@ -97,6 +99,7 @@ public static class DaemonHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => new TokenService(store, TimeProvider.System));
         builder.Services.AddOpenApi();
+        McpEndpoint.AddServices(builder.Services, o.Mcp ?? new Airlock.Mcp.Server.McpServerConfig(), controller, audit);
         var otlp = o.OtlpEndpoint ?? Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT");
         if (!string.IsNullOrEmpty(otlp))
         {
@@ -119,6 +122,7 @@ public static class DaemonHost
         app.UseMiddleware<AuditAuthMiddleware>();
         app.MapOpenApi("/openapi.json").WithMetadata(new ApiAction("api.openapi", null));
         Endpoints.Map(app);
+        McpEndpoint.Map(app, audit);
 
         var report = await controller.StartAsync(ct).ConfigureAwait(false);
         await app.StartAsync(ct).ConfigureAwait(false);
