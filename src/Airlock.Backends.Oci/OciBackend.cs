@@ -411,7 +411,25 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend, IReattachin
         var cgroup = Cgroup(record.Id);
         cgroup.Create(new CgroupLimits(Quantity.ParseBytes(t.Resources.Memory), t.Resources.Cpus, t.Resources.Pids));
         PhaseTrace.Mark("cgroup created");
-        var rootFs = _rootFs.Prepare(t.RootFs.HostPaths, t.Workspace.Path);
+        var extra = new List<(string Host, string Path, bool ReadOnly)>();
+        var points = new List<(string Path, bool IsFile)>();
+        for (var i = 0; i < t.Mounts.Count; i++)
+        {
+            var m = t.Mounts[i];
+            // Bind what the path really is: a symlink may not lead the mount into a directory the validator refuses.
+            var real = Libc.Realpath(m.Host) ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+                $"mounts[{i}].host: '{m.Host}' does not exist on this host", "create it, or fix the path");
+            var checkedTemplate = t with { Mounts = [m with { Host = real }] };
+            if (Core.Validation.TemplateValidator.Validate(checkedTemplate).FirstOrDefault(e => e.Field.StartsWith("mounts[0].host", StringComparison.Ordinal)) is { } bad)
+            {
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
+                    $"mounts[{i}].host: '{m.Host}' resolves to '{real}': {bad.Reason}", "mount the directory you mean, not a link into a protected one");
+            }
+            var isFile = File.Exists(real);
+            extra.Add((real, m.Path, m.ReadOnly));
+            points.Add((m.Path, isFile));
+        }
+        var rootFs = _rootFs.Prepare(t.RootFs.HostPaths, t.Workspace.Path, points);
         OciConfig.Write(dir, new BundleSpec
         {
             RootFs = rootFs.Root,
@@ -422,6 +440,7 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend, IReattachin
             RunDir = run,
             WorkspacePath = t.Workspace.Path,
             HostDirBinds = rootFs.DirBinds,
+            ExtraMounts = extra,
             Args = [GuestPaths.Binary, .. guestArgs],
             // The guest resolves commands with the exec's own PATH; its own environment only needs this much.
             Env = ["PATH=/usr/local/bin:/usr/bin:/bin"],

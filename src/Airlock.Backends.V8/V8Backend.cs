@@ -131,6 +131,10 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
         {
             addError("rootFs.hostname", "a v8 script has no hostname; leave it at its default");
         }
+        if (t.Mounts.Count > 0)
+        {
+            addError("mounts", "the v8 class binds no host path; use the workspace (oci: mounts)");
+        }
         if (t.Network.Mode != NetworkModes.None)
         {
             addError("network.mode", $"the v8 class has no network ('{t.Network.Mode}' cannot be given)");

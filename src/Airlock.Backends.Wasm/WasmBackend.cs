@@ -96,6 +96,10 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
         {
             addError("rootFs.hostname", "WASI preview 1 has no hostname; leave it at its default");
         }
+        if (t.Mounts.Count > 0)
+        {
+            addError("mounts", "the wasm class binds no host path; use the workspace (oci: mounts)");
+        }
         if (t.Network.Mode != NetworkModes.None)
         {
             addError("network.mode", $"the wasm class has no network ('{t.Network.Mode}' cannot be given); WASI preview-1 modules get no sockets");

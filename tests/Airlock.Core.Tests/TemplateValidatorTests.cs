@@ -50,6 +50,13 @@ public class TemplateValidatorTests
         { "name: x\nnetwork: {mode: egress, secrets: [{name: gh, domains: [a.test], fromEnv: GH}]}", "network.secrets[0].domains[0]" },
         { "name: x\nenv: {GH: x}\nnetwork: {mode: egress, allow: [{domain: a.test}], secrets: [{name: gh, env: GH, domains: [a.test], fromEnv: GH}]}", "env.GH" },
         { "name: x\nnetwork: {mode: host}", "network.mode" },
+        { "name: x\nmounts: [{host: /etc, path: /data}]", "mounts[0].host" },
+        { "name: x\nmounts: [{host: /root/.ssh, path: /data}]", "mounts[0].host" },
+        { "name: x\nmounts: [{host: relative, path: /data}]", "mounts[0].host" },
+        { "name: x\nmounts: [{host: /srv/a/../b, path: /data}]", "mounts[0].host" },
+        { "name: x\nmounts: [{host: /srv/a, path: /usr/local/x}]", "mounts[0].path" },
+        { "name: x\nmounts: [{host: /srv/a, path: /workspace/sub}]", "mounts[0].path" },
+        { "name: x\nmounts: [{host: /srv/a, path: /data}, {host: /srv/b, path: /data/inner}]", "mounts[1].path" },
     };
 
     [Theory]

@@ -11,6 +11,9 @@ public sealed record BundleSpec
     public required string RunDir { get; init; }
     public required string WorkspacePath { get; init; }
     public required IReadOnlyList<string> HostDirBinds { get; init; }
+
+    /// <summary>The template's extra mounts (host path, path inside, read-only).</summary>
+    public IReadOnlyList<(string Host, string Path, bool ReadOnly)> ExtraMounts { get; init; } = [];
     public required IReadOnlyList<string> Args { get; init; }
     public required IReadOnlyList<string> Env { get; init; }
     public required string Hostname { get; init; }

@@ -106,6 +106,10 @@ public static class OciConfig
         }
         mounts.Add((JsonNode)Mount("/tmp", "bind", s.TmpSource, "rbind", "rw", "nosuid", "nodev"));
         mounts.Add((JsonNode)Mount(s.WorkspacePath, "bind", s.WorkspaceSource, "rbind", "rw", "nosuid", "nodev"));
+        foreach (var (host, path, readOnly) in s.ExtraMounts)
+        {
+            mounts.Add((JsonNode)Mount(path, "bind", host, "rbind", readOnly ? "ro" : "rw", "nosuid", "nodev"));
+        }
         mounts.Add((JsonNode)Mount(GuestPaths.Binary, "bind", s.GuestBinary, "bind", "ro", "nosuid", "nodev"));
         mounts.Add((JsonNode)Mount(GuestPaths.RunDir, "bind", s.RunDir, "bind", "rw", "nosuid", "nodev", "noexec"));
         return mounts;

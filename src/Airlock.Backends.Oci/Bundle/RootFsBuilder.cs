@@ -10,9 +10,12 @@ public sealed class RootFsBuilder(string sharedDir)
     /// <summary>The result: the root directory and which host paths must be bind-mounted into it.</summary>
     public sealed record RootFs(string Root, string Etc, IReadOnlyList<string> DirBinds);
 
-    public RootFs Prepare(IReadOnlyList<string> hostPaths, string workspacePath)
+    /// <param name="mountPoints">Extra mount points: (path inside, whether it is a file).</param>
+    public RootFs Prepare(IReadOnlyList<string> hostPaths, string workspacePath, IReadOnlyList<(string Path, bool IsFile)>? mountPoints = null)
     {
-        var key = Core.Util.StableHash.Hex(string.Join('\n', hostPaths) + "\n" + workspacePath);
+        mountPoints ??= [];
+        var key = Core.Util.StableHash.Hex(string.Join('\n', hostPaths) + "\n" + workspacePath
+            + string.Concat(mountPoints.Select(m => $"\n{(m.IsFile ? 'f' : 'd')}{m.Path}")));
         var root = Path.Combine(sharedDir, "rootfs-" + key);
         var etc = Path.Combine(sharedDir, "etc");
         var dirBinds = new List<string>();
@@ -47,6 +50,19 @@ public sealed class RootFsBuilder(string sharedDir)
                 Directory.CreateDirectory(Path.Combine(tmp, d));
             }
             File.WriteAllBytes(Path.Combine(tmp, GuestPaths.Binary.TrimStart('/')), []);
+            foreach (var (path, isFile) in mountPoints)
+            {
+                var point = Path.Combine(tmp, path.TrimStart('/'));
+                if (isFile)
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(point)!);
+                    File.WriteAllBytes(point, []);
+                }
+                else
+                {
+                    Directory.CreateDirectory(point);
+                }
+            }
             foreach (var (path, target) in symlinks)
             {
                 var link = Path.Combine(tmp, path.TrimStart('/'));

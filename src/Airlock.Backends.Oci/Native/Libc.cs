@@ -17,6 +17,30 @@ internal static partial class Libc
     public const int ENOENT = 2;
     public const int ESRCH = 3;
 
+    [LibraryImport("libc", EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint RealpathNative(string path, nint resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void Free(nint p);
+
+    /// <summary>The path with every symlink resolved (realpath(3)), or null when it does not exist.</summary>
+    public static string? Realpath(string path)
+    {
+        var p = RealpathNative(path, 0);
+        if (p == 0)
+        {
+            return null;
+        }
+        try
+        {
+            return Marshal.PtrToStringUTF8(p);
+        }
+        finally
+        {
+            Free(p);
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Mount(string? source, string target, string? fstype, ulong flags, string? data);
 

@@ -25,6 +25,10 @@ public sealed record SandboxTemplate
     /// <summary>The per-sandbox writable directory.</summary>
     public WorkspaceSpec Workspace { get; init; } = new();
 
+    /// <summary>Host directories (or files) bound into the sandbox, read-only unless said otherwise: what a
+    /// third-party tool is explicitly given (e.g. a project directory). None by default.</summary>
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
+
     /// <summary>Per-sandbox limits.</summary>
     public ResourceSpec Resources { get; init; } = new();
 
@@ -134,6 +138,20 @@ public sealed record WorkspaceSpec
     /// class honours all three (a module sees no filesystem without a grant); the <c>oci</c> class only
     /// <c>read-write</c>.</summary>
     public string Access { get; init; } = WorkspaceAccessModes.ReadWrite;
+}
+
+/// <summary>One host path bound into the sandbox.</summary>
+public sealed record MountSpec
+{
+    /// <summary>Absolute host path (a directory or a file). Never /, /etc, /root, /proc, /sys, /dev, /run, /boot.</summary>
+    public string Host { get; init; } = "";
+
+    /// <summary>Absolute path inside the sandbox, outside the system directories, /tmp, /.airlock and the workspace.</summary>
+    public string Path { get; init; } = "";
+
+    /// <summary>Read-only (default). A writable mount writes as the sandbox's mapped user (host uid 0x7000FFFE with a
+    /// user namespace), so the host directory must allow that user.</summary>
+    public bool ReadOnly { get; init; } = true;
 }
 
 public static class WorkspaceAccessModes

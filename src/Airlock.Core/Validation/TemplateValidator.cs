@@ -73,6 +73,7 @@ public static partial class TemplateValidator
             Add("workspace.path", $"'{ws}' collides with a system mount");
         }
         Size("workspace.size", t.Workspace.Size, 1L << 20, 64L << 30, Add);
+        ValidateMounts(t, Add);
         if (!WorkspaceAccessModes.All.Contains(t.Workspace.Access))
         {
             Add("workspace.access", $"'{t.Workspace.Access}' must be one of {string.Join(", ", WorkspaceAccessModes.All)}");
@@ -173,6 +174,59 @@ public static partial class TemplateValidator
         if (!UserNamespaceModes.All.Contains(iso.UserNamespace))
         {
             add("isolation.userNamespace", $"'{iso.UserNamespace}' must be one of {string.Join(", ", UserNamespaceModes.All)}");
+        }
+    }
+
+    /// <summary>Host paths that hold the host's secrets or its live state: never bound into a sandbox.</summary>
+    private static readonly string[] SecretHostPrefixes = ["/etc", "/root", "/proc", "/sys", "/dev", "/run", "/boot", "/var/run"];
+
+    /// <summary>Sandbox paths that belong to the sandbox's own layout.</summary>
+    private static readonly string[] ReservedSandboxPrefixes = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev", "/sys", "/tmp", "/.airlock"];
+
+    private static void ValidateMounts(SandboxTemplate t, Action<string, string> add)
+    {
+        static bool Normalized(string? p) => !string.IsNullOrEmpty(p) && p.StartsWith('/') && p.Length > 1 && !p.EndsWith('/')
+            && !p.Contains("//") && !p.Split('/').Any(s => s is "." or "..") && !p.Contains('\0');
+        static bool Under(string p, string prefix) => p == prefix || p.StartsWith(prefix + "/", StringComparison.Ordinal);
+        var seen = new HashSet<string>();
+        for (var i = 0; i < t.Mounts.Count; i++)
+        {
+            var m = t.Mounts[i];
+            var f = $"mounts[{i}]";
+            if (m is null)
+            {
+                add(f, "must be {host, path, readOnly}");
+                continue;
+            }
+            if (!Normalized(m.Host))
+            {
+                add(f + ".host", $"'{m.Host}' must be an absolute, normalized path other than /");
+            }
+            else if (SecretHostPrefixes.FirstOrDefault(s => Under(m.Host, s)) is { } secret)
+            {
+                add(f + ".host", $"'{m.Host}' is under {secret}, which holds the host's secrets or live state and is never bound into a sandbox");
+            }
+            if (!Normalized(m.Path))
+            {
+                add(f + ".path", $"'{m.Path}' must be an absolute, normalized path other than /");
+            }
+            else if (ReservedSandboxPrefixes.FirstOrDefault(s => Under(m.Path, s)) is { } reserved)
+            {
+                add(f + ".path", $"'{m.Path}' is under {reserved}, which the sandbox's own layout uses");
+            }
+            else if (Under(m.Path, t.Workspace.Path) || Under(t.Workspace.Path, m.Path))
+            {
+                add(f + ".path", $"'{m.Path}' overlaps the workspace ({t.Workspace.Path})");
+            }
+            else if (seen.FirstOrDefault(o => Under(m.Path, o) || Under(o, m.Path)) is { } other)
+            {
+                // A mount point inside another bind mount would be created in the host's directory.
+                add(f + ".path", $"'{m.Path}' overlaps the mount at '{other}'");
+            }
+            else
+            {
+                seen.Add(m.Path);
+            }
         }
     }
 
