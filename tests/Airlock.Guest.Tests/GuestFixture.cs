@@ -36,11 +36,24 @@ public class GuestFixture : IDisposable
         _process.ErrorDataReceived += (_, e) => { lock (_stderr) { _stderr.AppendLine(e.Data); } };
         _process.BeginErrorReadLine();
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (!File.Exists(SocketPath))
+        // Ready when a connection is accepted: the socket file appears at bind(), a moment before listen().
+        while (true)
         {
             if (_process.HasExited || DateTime.UtcNow > deadline)
             {
                 throw new InvalidOperationException($"guest did not start: {Stderr}");
+            }
+            if (File.Exists(SocketPath))
+            {
+                try
+                {
+                    using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                    probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(SocketPath));
+                    break;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                }
             }
             Thread.Sleep(20);
         }

@@ -58,7 +58,7 @@ internal static class RunCommand
             }
             if ((jsCode ?? code) is not null && argv.Length > 0)
             {
-                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "code and a command were both given", "give either --python/--js CODE or -- COMMAND");
+                throw new AirlockException(AirlockException.ErrorCodes.InvalidArgument, "--python (or --js) and a command were both given", "give either --python/--js CODE or -- COMMAND");
             }
             if (template.Isolation.Class == IsolationClasses.V8 && (jsCode ?? code) is { } v8Code)
             {
