@@ -1,5 +1,6 @@
 using System.Net;
 using Airlock.Backends.Oci;
+using Airlock.Backends.V8;
 using Airlock.Backends.Wasm;
 using Airlock.ControlPlane.Audit;
 using Airlock.ControlPlane.Auth;
@@ -68,7 +69,9 @@ public static class DaemonHost
             UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
         })));
         // Remote clients load wasm modules only from their sandbox's workspace, never by host path.
-        var backend = new BackendSet(oci, new WasmBackend(new AirlockPaths(stateDir), new WasmOptions { AllowHostModules = false }));
+        // The v8 class keeps pre-started, jailed workers, so a JS execution through the daemon is a message.
+        using var v8 = new V8Backend(new AirlockPaths(stateDir));
+        var backend = new BackendSet(oci, new WasmBackend(new AirlockPaths(stateDir), new WasmOptions { AllowHostModules = false }), v8);
         var controller = owner = new SandboxController(store, audit, backend, records, TimeProvider.System,
             new ControllerOptions { ReconcileInterval = o.ReconcileInterval, MaxConcurrentCreates = o.MaxConcurrentCreates });
 
@@ -126,6 +129,17 @@ public static class DaemonHost
 
         var report = await controller.StartAsync(ct).ConfigureAwait(false);
         await app.StartAsync(ct).ConfigureAwait(false);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await v8.WarmUpAsync("js", ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                Console.Error.WriteLine($"airlock: the v8 class's JavaScript workers did not start: {e.Message}");
+            }
+        }, CancellationToken.None);
         foreach (var ep in endpoints.Where(e => e.Socket is not null))
         {
             // Tokens guard every call; the socket itself is for root and the daemon's group only.
