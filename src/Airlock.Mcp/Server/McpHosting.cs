@@ -32,13 +32,13 @@ public static class McpHosting
         + $"Templates allowed here: {(config.AllowedTemplates.Count == 0 ? "none" : string.Join(", ", config.AllowedTemplates))}; "
         + $"sandboxes you create belong to this session and are destroyed when it ends or after {config.MaxLifetime.TotalMinutes:0} minutes.";
 
-    /// <summary>Registers the configuration, sessions, runtime and (when not registered yet) the pass-through
-    /// screen and no-op audit.</summary>
+    /// <summary>Registers the configuration, sessions, runtime and (when not registered yet) the screening of
+    /// results (<see cref="ScreeningResultScreen"/>) and a no-op audit.</summary>
     public static IServiceCollection AddAirlockMcpTools(this IServiceCollection services, McpServerConfig config)
     {
         services.AddSingleton(config);
         services.TryAddSingleton<McpSessions>();
-        services.TryAddSingleton<IResultScreen>(PassThroughScreen.Instance);
+        services.TryAddSingleton<IResultScreen>(new ScreeningResultScreen());
         services.TryAddSingleton<IMcpAudit>(NoMcpAudit.Instance);
         services.TryAddSingleton<AirlockMcpRuntime>();
         return services;
