@@ -157,11 +157,11 @@ public sealed class ValidationAndTemplateTests(AirlockHome home) : IClassFixture
     {
         var r = await home.RunAsync("doctor");
         Assert.True(r.ExitCode == 0, r.ToString());
-        foreach (var word in new[] { "crun", "runc", "runsc", "cgroups", "class oci", "class wasm", "wasmtime" })
+        foreach (var word in new[] { "crun", "runc", "runsc", "cgroups", "class oci", "class wasm", "wasmtime", "class v8", "pyodide" })
         {
             Assert.Matches($@"\b{word}\b", r.Stdout);
         }
-        Assert.DoesNotMatch(@"class wasm\s*│\s*missing", r.Stdout);
+        Assert.DoesNotMatch(@"class (wasm|v8)\s*│\s*missing", r.Stdout);
     }
 
     private async Task<string> WriteTemplateAsync(string name, string yaml)

@@ -71,6 +71,7 @@ internal static class DoctorCommand
         }
 
         checks.Add(WasmCheck());
+        checks.Add(V8Check());
 
         var layout = CgroupLayout.Detect();
         var mode = layout.Unified ? "v2 (unified)" : layout.HybridUnifiedMount is { } h ? $"v1 hybrid (cgroup2 at {h}; crun runs in a private mount namespace)" : "v1";
@@ -123,6 +124,31 @@ internal static class DoctorCommand
         {
             return new Check("class wasm", false, e.Message, "./build.sh (libwasmtime.so ships next to airlock)");
         }
+    }
+
+    /// <summary>The v8 class: its worker, the dotnet host that runs it, bubblewrap for the jail, Pyodide for Python.</summary>
+    private static Check V8Check()
+    {
+        using var v8 = new Airlock.Backends.V8.V8Backend(Core.Storage.AirlockPaths.FromEnvironment());
+        var worker = File.Exists(Path.Combine(v8.WorkerDirectory, "Airlock.V8Worker.dll"));
+        var dotnet = File.Exists(v8.DotnetPath);
+        var bwrap = new[] { "/usr/bin/bwrap", "/bin/bwrap" }.Any(File.Exists);
+        var missing = new List<string>();
+        if (!worker)
+        {
+            missing.Add("worker (./build.sh)");
+        }
+        if (!dotnet)
+        {
+            missing.Add("dotnet host (install the .NET 10 runtime)");
+        }
+        if (!bwrap)
+        {
+            missing.Add("bubblewrap (apt-get install -y bubblewrap)");
+        }
+        var python = v8.PyodideDirectory is { } py ? $"python: pyodide at {py}" : "python: pyodide missing (bash scripts/pyodide.sh)";
+        return new Check("class v8", missing.Count == 0, missing.Count == 0 ? $"javascript: worker in {v8.WorkerDirectory}, jailed with bwrap; {python}" : "missing: " + string.Join(", ", missing),
+            missing.Count == 0 ? null : string.Join("; ", missing));
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "syscall")]
