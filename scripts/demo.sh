@@ -18,6 +18,23 @@ while True: b.append(bytearray(8 << 20))' || true
 say "limits bite: an endless loop with --timeout 1s"
 ./airlock run --timeout 1s --json -- sh -c 'while :; do :; done' || true
 
+say "egress: only allowed names, only through Airlock's proxy (a server on this host's loopback stands in for the internet)"
+web=$(mktemp -d)
+echo "hello from an allowed host" > "$web/index.html"
+python3 -m http.server 18765 --bind 127.0.0.1 --directory "$web" >/dev/null 2>&1 &
+webpid=$!
+for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18765/ && break; sleep 0.1; done
+./airlock run --allow-domain api.example.test:18765 --resolve api.example.test:18765:127.0.0.1 -- sh -c '
+  curl -sS http://api.example.test:18765/
+  curl -sS -o /dev/null -w "evil.test -> HTTP %{http_code}\n" http://evil.test/
+  curl -sS -o /dev/null -w "metadata -> HTTP %{http_code}\n" http://169.254.169.254/
+  curl -sS --max-time 2 --noproxy "*" http://127.0.0.1:18765/ || echo "ignoring the proxy: no route"' || true
+kill "$webpid"; rm -rf "$web"
+
+say "fast classes: a V8 isolate and a wasm module"
+./airlock run --js 'console.log("javascript in a fresh isolate:", typeof require, typeof process)' || true
+[ -f artifacts/wasm-fixtures/hello.wasm ] && ./airlock run --class wasm artifacts/wasm-fixtures/hello.wasm from-wasm || true
+
 say "a sandbox that lives across commands"
 id=$(./airlock sandbox create --template python)
 ./airlock sandbox exec "$id" -- python3 -c 'open("notes.txt", "w").write("state survives between execs\n")'
