@@ -155,7 +155,8 @@ internal static partial class ServerCommands
         new Command("serve", "Run the control-plane daemon: airlock serve --data-dir DIR [--listen unix:PATH] [--listen http://127.0.0.1:PORT]"),
         new Command("token", "Create and revoke API tokens: airlock token create --data-dir DIR --tenant T [--scope S] [--ttl 1h]"),
         new Command("audit", "Read and verify the audit log: airlock audit tail|export|verify --data-dir DIR"),
-        new Command("mcp", "Serve sandbox tools to an MCP client on stdio: airlock mcp --allow-template python"),
+        new Command("mcp", "Serve sandbox tools to an MCP client on stdio (airlock mcp --allow-template python); "
+            + "airlock mcp gateway|approve|scan CONFIG front third-party MCP servers run in sandboxes (airlock-server mcp SUBCOMMAND --help)"),
     ];
 
     public static string? FindServer()

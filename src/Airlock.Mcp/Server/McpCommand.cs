@@ -25,6 +25,10 @@ public static class McpCommand
         var language = new Option<string[]>("--language") { Description = "run_code LANG in TEMPLATE: LANG=TEMPLATE (repeatable), e.g. javascript=node" };
         var cmd = new Command("mcp", "Serve Airlock's sandbox tools to an MCP client on stdin/stdout.") { allow, config, language };
         cmd.SetAction((p, ct) => RunAsync(p.GetValue(allow) ?? [], p.GetValue(config), p.GetValue(language) ?? [], ct));
+        foreach (var sub in Gateway.GatewayCommands.Create())
+        {
+            cmd.Subcommands.Add(sub);
+        }
         return cmd;
     }
 

@@ -127,29 +127,13 @@ public sealed record McpServerConfig
     /// </remarks>
     public static McpServerConfig Load(string path)
     {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new AirlockException(AirlockException.ErrorCodes.File, $"cannot read MCP config '{path}': {e.Message}", "give the path of a YAML file");
-        }
-        return Parse(text, path, Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var (text, baseDir) = ConfigFile.Read(path, "MCP config");
+        return Parse(text, path, baseDir);
     }
 
     public static McpServerConfig Parse(string text, string source, string baseDir)
     {
-        JsonNode? tree;
-        try
-        {
-            tree = YamlJson.Parse(text);
-        }
-        catch (YamlException e)
-        {
-            throw new ValidationException(source, [new ValidationError($"(line {e.Start.Line})", e.Message)]);
-        }
+        var tree = ConfigFile.Parse(text, source);
         var errors = new List<ValidationError>();
         var config = new McpServerConfig();
         if (tree is null)
