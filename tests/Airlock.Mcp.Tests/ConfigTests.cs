@@ -50,7 +50,7 @@ public sealed class ConfigTests
         var l = Assert.Throws<McpToolException>(() => c.LanguageOrThrow("shell"));
         Assert.Contains("template 'shell', which this server does not allow", l.Message, StringComparison.Ordinal);
         var js = Assert.Throws<McpToolException>(() => c.LanguageOrThrow("javascript"));
-        Assert.Contains("not available in this build", js.Message, StringComparison.Ordinal);
+        Assert.Contains("template 'v8', which this server does not allow", js.Message, StringComparison.Ordinal);
         Assert.Throws<ValidationException>(() => c.With([], ["ruby=shell"]));
     }
 

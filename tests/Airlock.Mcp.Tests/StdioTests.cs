@@ -51,12 +51,16 @@ public sealed class StdioTests : IDisposable
     }
 
     [Fact]
-    public async Task Javascript_is_honestly_unavailable_unless_bound_to_a_template()
+    public async Task Javascript_runs_in_a_v8_isolate_only_when_its_template_is_allowed()
     {
         var refused = Peers.Json(await Peers.InspectorAsync([.. Peers.StdioServer("--allow-template", "python"),
             "--method", "tools/call", "--tool-name", "run_code", "--tool-arg", "language=javascript", "--tool-arg", "code=console.log(6*7)"], Env));
         Assert.True(refused.GetProperty("isError").GetBoolean());
-        Assert.Contains("javascript is not available in this build", refused.GetProperty("content")[0].GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Contains("template 'v8', which this server does not allow", refused.GetProperty("content")[0].GetProperty("text").GetString(), StringComparison.Ordinal);
+
+        var v8 = Peers.Json(await Peers.InspectorAsync([.. Peers.StdioServer("--allow-template", "v8"),
+            "--method", "tools/call", "--tool-name", "run_code", "--tool-arg", "language=javascript", "--tool-arg", "code=console.log(6*7, typeof require)"], Env));
+        Assert.Equal("42 undefined\n", v8.GetProperty("structuredContent").GetProperty("stdout").GetString());
 
         // The operator may bind it to a template whose root filesystem has node (the built-in shell template has the host's /usr).
         var bound = Peers.Json(await Peers.InspectorAsync([.. Peers.StdioServer("--allow-template", "shell", "--language", "javascript=shell"),

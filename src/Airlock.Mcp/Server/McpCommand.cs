@@ -1,8 +1,11 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using Airlock.Backends.Oci;
+using Airlock.Backends.V8;
+using Airlock.Backends.Wasm;
 using Airlock.Client;
 using Airlock.Core;
+using Airlock.Core.Backends;
 using Airlock.Core.Model;
 using Airlock.Core.Storage;
 using Airlock.Core.Templates;
@@ -67,8 +70,10 @@ public static class McpCommand
                     },
                     UpstreamTrustedRoots = EgressGatewayOptions.TrustedRootsFromEnvironment(),
                 })));
-                await oci.ReapOrphansAsync(ct).ConfigureAwait(false);
-                host = new BackendSandboxHost(oci, LoadTemplateFiles(config));
+                // Every class: javascript runs in the v8 class, modules in wasm.
+                var backends = new BackendSet(oci, new WasmBackend(store.Paths), new V8Backend(store.Paths));
+                await backends.ReapOrphansAsync(ct).ConfigureAwait(false);
+                host = new BackendSandboxHost(backends, LoadTemplateFiles(config));
             }
             // Every allowed template must exist where sandboxes run: a typo is an error now, not in the agent's face.
             foreach (var t in config.AllowedTemplates)

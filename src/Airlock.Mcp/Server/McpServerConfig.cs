@@ -35,13 +35,15 @@ public sealed record McpServerConfig
     public IReadOnlyList<string> AllowedTemplates { get; init; } = [];
 
     /// <summary>Language → binding for <c>run_code</c>. Defaults: python in template <c>python</c>, shell in
-    /// <c>shell</c>; javascript has no default (no isolation class of this build runs it on its own).</summary>
+    /// <c>shell</c>, javascript in a fresh V8 isolate (template <c>v8</c>).</summary>
     public IReadOnlyDictionary<string, LanguageBinding> Languages { get; init; } = DefaultLanguages;
 
     public static IReadOnlyDictionary<string, LanguageBinding> DefaultLanguages { get; } = new Dictionary<string, LanguageBinding>
     {
         ["python"] = new("python", Interpreters["python"]),
         ["shell"] = new("shell", Interpreters["shell"]),
+        // The v8 class's argv is the language, then the code.
+        ["javascript"] = new("v8", ["js"]),
     };
 
     /// <summary>Sandboxes one MCP session may hold at once (create_sandbox).</summary>
@@ -80,9 +82,7 @@ public sealed record McpServerConfig
         if (!Languages.TryGetValue(language, out var binding))
         {
             throw new McpToolException("not-available", "mcp:language",
-                language == "javascript"
-                    ? "javascript is not available in this build: no isolation class runs it on its own yet, and this server binds no template with node to it"
-                    : $"language '{language}' is not bound to a template on this server",
+                $"language '{language}' is not bound to a template on this server",
                 $"use {string.Join(" or ", Languages.Keys.Where(l => AllowedTemplates.Contains(Languages[l].Template)).DefaultIfEmpty("another language"))}; the operator can bind one with --language {language}=TEMPLATE");
         }
         if (!AllowedTemplates.Contains(binding.Template))
