@@ -45,6 +45,7 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
     private static readonly long OwnStartTicks = ProcessIdentity.StartTicks(Environment.ProcessId);
     private readonly V8Options _options;
     private readonly SandboxStore _store;
+    private readonly InProcessClass _class;
     private readonly string _cgroupParent;
     private readonly Lazy<WorkerJail> _jail;
     private readonly WorkerPool _js;
@@ -57,6 +58,7 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
     {
         _options = options ?? new V8Options();
         _store = new SandboxStore(new AirlockPaths(Path.Combine(paths.Root, "v8")));
+        _class = new InProcessClass(IsolationClasses.V8, Runtime, _store);
         _cgroupParent = SandboxCgroup.ParentFor(paths.Root) + "-v8";
         _pyodide = new Lazy<string?>(() => FindPyodide(_options.PyodideDirectory));
         _jail = new Lazy<WorkerJail>(() => new WorkerJail(_options, WorkerDirectory, PyodideDirectory, DotnetPath, _cgroupParent));
@@ -114,35 +116,7 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
     public void CheckEnforceable(SandboxTemplate template, Action<string, string> addError)
     {
         var t = template;
-        if (t.Isolation.Runtime is not (Runtime or OciRuntimes.Crun))
-        {
-            addError("isolation.runtime", $"the v8 class runs scripts with '{Runtime}' only, not '{t.Isolation.Runtime}'");
-        }
-        if (t.Isolation.UserNamespace == UserNamespaceModes.Required)
-        {
-            addError("isolation.userNamespace", "the v8 class gives scripts no user namespace of their own (its worker has one); use 'auto' or 'off'");
-        }
-        var defaults = new RootFsSpec();
-        if (!t.RootFs.HostPaths.SequenceEqual(defaults.HostPaths, StringComparer.Ordinal))
-        {
-            addError("rootFs.hostPaths", "a v8 script sees no filesystem; leave hostPaths at its default");
-        }
-        if (t.RootFs.Hostname != defaults.Hostname)
-        {
-            addError("rootFs.hostname", "a v8 script has no hostname; leave it at its default");
-        }
-        if (t.Mounts.Count > 0)
-        {
-            addError("mounts", "the v8 class binds no host path; use the workspace (oci: mounts)");
-        }
-        if (t.Network.Mode != NetworkModes.None)
-        {
-            addError("network.mode", $"the v8 class has no network ('{t.Network.Mode}' cannot be given)");
-        }
-        if (t.Resources.Cpus < 1)
-        {
-            addError("resources.cpus", "an exec runs on one worker thread and a fractional CPU quota cannot be applied to it; use 1 (the timeout bounds its CPU)");
-        }
+        _class.CheckNoHostLayout(t, addError);
         var defaultEnv = SandboxTemplate.DefaultEnv;
         if (t.Env.Count != defaultEnv.Count || t.Env.Any(kv => !defaultEnv.TryGetValue(kv.Key, out var v) || v != kv.Value))
         {
@@ -171,15 +145,7 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
     /// <inheritdoc/>
     public Task<ExecResult> ExecAsync(SandboxRecord sandbox, ExecSpec spec, ExecIo io, CancellationToken ct)
     {
-        if (!Directory.Exists(_store.Paths.Sandbox(sandbox.Id)))
-        {
-            throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} does not exist", "create a new sandbox");
-        }
-        if (File.Exists(SuspendedMarker(sandbox.Id)))
-        {
-            throw new AirlockException(AirlockException.ErrorCodes.Suspended, $"sandbox {sandbox.Id} is suspended",
-                $"resume it with: airlock sandbox resume {sandbox.Id}");
-        }
+        _class.RequireRunning(sandbox.Id);
         return ExecCoreAsync(sandbox.Template, spec, io, ct);
     }
 
@@ -199,25 +165,20 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
     }
 
     /// <inheritdoc/>
-    public Task<SandboxState> StatusAsync(SandboxRecord sandbox, CancellationToken ct) => Task.FromResult(
-        !Directory.Exists(_store.Paths.Sandbox(sandbox.Id)) ? SandboxState.Gone
-        : File.Exists(SuspendedMarker(sandbox.Id)) ? SandboxState.Suspended
-        : SandboxState.Running);
+    public Task<SandboxState> StatusAsync(SandboxRecord sandbox, CancellationToken ct) => Task.FromResult(_class.Status(sandbox.Id));
 
     /// <summary>Refuses new execs until <see cref="ResumeAsync"/>. An exec already running finishes (a v8 exec is
     /// bounded by its timeout and keeps no state to freeze).</summary>
     public Task SuspendAsync(SandboxRecord sandbox, CancellationToken ct)
     {
-        RequireExists(sandbox);
-        File.WriteAllBytes(SuspendedMarker(sandbox.Id), []);
+        _class.SetSuspended(sandbox.Id, true);
         return Task.CompletedTask;
     }
 
     /// <inheritdoc/>
     public Task ResumeAsync(SandboxRecord sandbox, CancellationToken ct)
     {
-        RequireExists(sandbox);
-        File.Delete(SuspendedMarker(sandbox.Id));
+        _class.SetSuspended(sandbox.Id, false);
         return Task.CompletedTask;
     }
 
@@ -452,14 +413,4 @@ public sealed class V8Backend : IIsolationBackend, IReapingBackend, IDisposable
 
     private static SandboxRecord NewRecord(SandboxTemplate template, bool ephemeral) => new(
         SandboxRecord.NewId(), template, DateTimeOffset.UtcNow, ephemeral, Environment.ProcessId, OwnStartTicks);
-
-    private string SuspendedMarker(string id) => Path.Combine(_store.Paths.Sandbox(id), "suspended");
-
-    private void RequireExists(SandboxRecord sandbox)
-    {
-        if (!Directory.Exists(_store.Paths.Sandbox(sandbox.Id)))
-        {
-            throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} does not exist", "create a new sandbox");
-        }
-    }
 }

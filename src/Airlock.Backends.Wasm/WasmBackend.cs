@@ -37,6 +37,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     private static readonly long OwnStartTicks = ProcessIdentity.StartTicks(Environment.ProcessId);
     private readonly WasmOptions _options;
     private readonly SandboxStore _store;
+    private readonly InProcessClass _class;
     private readonly WasmEngine _engine;
     private readonly ModuleCache _cache;
     private readonly SemaphoreSlim _slots;
@@ -49,6 +50,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
         _options = options ?? new WasmOptions();
         var root = Path.Combine(paths.Root, "wasm");
         _store = new SandboxStore(new AirlockPaths(root));
+        _class = new InProcessClass(IsolationClasses.Wasm, Runtime, _store);
         _engine = new WasmEngine(_options);
         _cache = new ModuleCache(_engine, _options.CacheDirectory ?? Path.Combine(root, "cache"));
         _slots = new SemaphoreSlim(_options.MaxConcurrentExecutions, _options.MaxConcurrentExecutions);
@@ -79,35 +81,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     public void CheckEnforceable(SandboxTemplate template, Action<string, string> addError)
     {
         var t = template;
-        if (t.Isolation.Runtime is not (Runtime or OciRuntimes.Crun))
-        {
-            addError("isolation.runtime", $"the wasm class runs modules with '{Runtime}' only, not '{t.Isolation.Runtime}'");
-        }
-        if (t.Isolation.UserNamespace == UserNamespaceModes.Required)
-        {
-            addError("isolation.userNamespace", "the wasm class runs modules inside this process and cannot give them a user namespace; use 'auto' or 'off'");
-        }
-        var defaults = new RootFsSpec();
-        if (!t.RootFs.HostPaths.SequenceEqual(defaults.HostPaths, StringComparer.Ordinal))
-        {
-            addError("rootFs.hostPaths", "the wasm class shows a module no host path but the workspace; leave hostPaths at its default");
-        }
-        if (t.RootFs.Hostname != defaults.Hostname)
-        {
-            addError("rootFs.hostname", "WASI preview 1 has no hostname; leave it at its default");
-        }
-        if (t.Mounts.Count > 0)
-        {
-            addError("mounts", "the wasm class binds no host path; use the workspace (oci: mounts)");
-        }
-        if (t.Network.Mode != NetworkModes.None)
-        {
-            addError("network.mode", $"the wasm class has no network ('{t.Network.Mode}' cannot be given); WASI preview-1 modules get no sockets");
-        }
-        if (t.Resources.Cpus < 1)
-        {
-            addError("resources.cpus", "a module runs on one host thread and a fractional CPU quota cannot be applied to it; use 1 (fuel and the timeout bound its CPU)");
-        }
+        _class.CheckNoHostLayout(t, addError);
         if (t.Resources.OpenFiles != new ResourceSpec().OpenFiles)
         {
             addError("resources.openFiles", "Wasmtime offers no limit on a module's open descriptors; leave openFiles at its default");
@@ -151,14 +125,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     /// <summary>Runs one module in a sandbox and reports, besides the common result, the trap and memory size.</summary>
     public Task<WasmExecResult> ExecDetailedAsync(SandboxRecord sandbox, ExecSpec spec, ExecIo io, CancellationToken ct)
     {
-        if (!Directory.Exists(_store.Paths.Sandbox(sandbox.Id)))
-        {
-            throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} does not exist", "create a new sandbox");
-        }
-        if (IsSuspended(sandbox.Id))
-        {
-            throw Suspended(sandbox.Id);
-        }
+        _class.RequireRunning(sandbox.Id);
         return ExecCoreAsync(sandbox, spec, io, ct);
     }
 
@@ -172,9 +139,9 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
         }
         return new WorkspaceFiles(WorkspaceDir(sandbox.Id), sandbox.Template.Workspace.Path, () =>
         {
-            if (IsSuspended(sandbox.Id))
+            if (_class.IsSuspended(sandbox.Id))
             {
-                throw Suspended(sandbox.Id);
+                throw InProcessClass.Suspended(sandbox.Id);
             }
         });
     }
@@ -191,16 +158,12 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     }
 
     /// <inheritdoc/>
-    public Task<SandboxState> StatusAsync(SandboxRecord sandbox, CancellationToken ct) => Task.FromResult(
-        !Directory.Exists(_store.Paths.Sandbox(sandbox.Id)) ? SandboxState.Gone
-        : IsSuspended(sandbox.Id) ? SandboxState.Suspended
-        : SandboxState.Running);
+    public Task<SandboxState> StatusAsync(SandboxRecord sandbox, CancellationToken ct) => Task.FromResult(_class.Status(sandbox.Id));
 
     /// <summary>Refuses new execs and file operations, and holds running execs at their next epoch check.</summary>
     public Task SuspendAsync(SandboxRecord sandbox, CancellationToken ct)
     {
-        RequireExists(sandbox);
-        File.WriteAllBytes(SuspendedMarker(sandbox.Id), []);
+        _class.SetSuspended(sandbox.Id, true);
         Live(sandbox.Id).Gate.Pause();
         _engine.Engine.IncrementEpoch();
         return Task.CompletedTask;
@@ -209,8 +172,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
     /// <inheritdoc/>
     public Task ResumeAsync(SandboxRecord sandbox, CancellationToken ct)
     {
-        RequireExists(sandbox);
-        File.Delete(SuspendedMarker(sandbox.Id));
+        _class.SetSuspended(sandbox.Id, false);
         Live(sandbox.Id).Gate.Resume();
         return Task.CompletedTask;
     }
@@ -424,22 +386,7 @@ public sealed class WasmBackend : IIsolationBackend, IReapingBackend, IDisposabl
 
     private string WorkspaceDir(string id) => Path.Combine(_store.Paths.Sandbox(id), "workspace");
 
-    private string SuspendedMarker(string id) => Path.Combine(_store.Paths.Sandbox(id), "suspended");
-
-    private bool IsSuspended(string id) => File.Exists(SuspendedMarker(id));
-
     private LiveSandbox Live(string id) => _live.GetOrAdd(id, static _ => new LiveSandbox());
-
-    private static AirlockException Suspended(string id) => new(AirlockException.ErrorCodes.Suspended,
-        $"sandbox {id} is suspended", $"resume it with: airlock sandbox resume {id}");
-
-    private void RequireExists(SandboxRecord sandbox)
-    {
-        if (!Directory.Exists(_store.Paths.Sandbox(sandbox.Id)))
-        {
-            throw new AirlockException(AirlockException.ErrorCodes.GuestUnavailable, $"sandbox {sandbox.Id} does not exist", "create a new sandbox");
-        }
-    }
 
     /// <summary>Record first (so a crash is reapable), then the workspace tmpfs.</summary>
     private void Prepare(SandboxRecord record)
