@@ -191,13 +191,7 @@ public sealed class AuditLog : IAsyncDisposable
         {
             cmd.Parameters.AddWithValue("$prefix", actionPrefix + "%");
         }
-        using var r = cmd.ExecuteReader();
-        var list = new List<AuditRecord>();
-        while (r.Read())
-        {
-            list.Add(ReadRecord(r));
-        }
-        return list;
+        return ReadAll(cmd);
     }
 
     /// <summary>The last <paramref name="count"/> records (of actions starting with <paramref name="actionPrefix"/>),
@@ -211,13 +205,19 @@ public sealed class AuditLog : IAsyncDisposable
         {
             cmd.Parameters.AddWithValue("$prefix", actionPrefix + "%");
         }
+        var list = ReadAll(cmd);
+        list.Reverse();
+        return list;
+    }
+
+    private static List<AuditRecord> ReadAll(SqliteCommand cmd)
+    {
         using var r = cmd.ExecuteReader();
         var list = new List<AuditRecord>();
         while (r.Read())
         {
             list.Add(ReadRecord(r));
         }
-        list.Reverse();
         return list;
     }
 
