@@ -137,7 +137,9 @@ public static partial class TemplateValidator
 
         if (backends is not null && errors.Count == 0)
         {
-            backends = backends.SelectMany(b => b is BackendSet set ? set.Members : [b]).ToList();
+            // Lazily: a caller may build a backend only when it is asked for (the CLI starts no Wasmtime engine or V8
+            // backend to validate an oci template).
+            backends = backends.SelectMany(b => b is BackendSet set ? set.Members : [b]);
             var backend = backends.FirstOrDefault(b => b.IsolationClass == t.Isolation.Class);
             if (backend is null)
             {
