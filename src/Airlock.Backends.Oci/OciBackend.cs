@@ -419,11 +419,10 @@ public sealed class OciBackend : IIsolationBackend, IReapingBackend, IReattachin
             // Bind what the path really is: a symlink may not lead the mount into a directory the validator refuses.
             var real = Libc.Realpath(m.Host) ?? throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
                 $"mounts[{i}].host: '{m.Host}' does not exist on this host", "create it, or fix the path");
-            var checkedTemplate = t with { Mounts = [m with { Host = real }] };
-            if (Core.Validation.TemplateValidator.Validate(checkedTemplate).FirstOrDefault(e => e.Field.StartsWith("mounts[0].host", StringComparison.Ordinal)) is { } bad)
+            if (Core.Validation.TemplateValidator.MountHostProblem(real) is { } problem)
             {
                 throw new AirlockException(AirlockException.ErrorCodes.InvalidTemplate,
-                    $"mounts[{i}].host: '{m.Host}' resolves to '{real}': {bad.Reason}", "mount the directory you mean, not a link into a protected one");
+                    $"mounts[{i}].host: '{m.Host}' resolves to '{real}': {problem}", "mount the directory you mean, not a link into a protected one");
             }
             var isFile = File.Exists(real);
             extra.Add((real, m.Path, m.ReadOnly));

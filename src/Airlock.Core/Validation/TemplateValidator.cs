@@ -185,11 +185,21 @@ public static partial class TemplateValidator
     /// <summary>Sandbox paths that belong to the sandbox's own layout.</summary>
     private static readonly string[] ReservedSandboxPrefixes = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev", "/sys", "/tmp", "/.airlock"];
 
+    private static bool Normalized(string? p) => !string.IsNullOrEmpty(p) && p.StartsWith('/') && p.Length > 1 && !p.EndsWith('/')
+        && !p.Contains("//") && !p.Split('/').Any(s => s is "." or "..") && !p.Contains('\0');
+
+    private static bool Under(string p, string prefix) => p == prefix || p.StartsWith(prefix + "/", StringComparison.Ordinal);
+
+    /// <summary>Why a host path may not be bound into a sandbox, or null. Backends ask again with the path's
+    /// resolved form (symlinks followed) before they bind it.</summary>
+    public static string? MountHostProblem(string? host) =>
+        !Normalized(host) ? $"'{host}' must be an absolute, normalized path other than /"
+        : SecretHostPrefixes.FirstOrDefault(s => Under(host!, s)) is { } secret
+            ? $"'{host}' is under {secret}, which holds the host's secrets or live state and is never bound into a sandbox"
+            : null;
+
     private static void ValidateMounts(SandboxTemplate t, Action<string, string> add)
     {
-        static bool Normalized(string? p) => !string.IsNullOrEmpty(p) && p.StartsWith('/') && p.Length > 1 && !p.EndsWith('/')
-            && !p.Contains("//") && !p.Split('/').Any(s => s is "." or "..") && !p.Contains('\0');
-        static bool Under(string p, string prefix) => p == prefix || p.StartsWith(prefix + "/", StringComparison.Ordinal);
         var seen = new HashSet<string>();
         for (var i = 0; i < t.Mounts.Count; i++)
         {
@@ -200,13 +210,9 @@ public static partial class TemplateValidator
                 add(f, "must be {host, path, readOnly}");
                 continue;
             }
-            if (!Normalized(m.Host))
+            if (MountHostProblem(m.Host) is { } problem)
             {
-                add(f + ".host", $"'{m.Host}' must be an absolute, normalized path other than /");
-            }
-            else if (SecretHostPrefixes.FirstOrDefault(s => Under(m.Host, s)) is { } secret)
-            {
-                add(f + ".host", $"'{m.Host}' is under {secret}, which holds the host's secrets or live state and is never bound into a sandbox");
+                add(f + ".host", problem);
             }
             if (!Normalized(m.Path))
             {
